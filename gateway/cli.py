@@ -17,6 +17,7 @@ from gateway.errors import GatewayError
 # Command modules under gateway.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "check_config",
+    "otp",
 )
 
 
