@@ -16,7 +16,9 @@ from gateway.errors import GatewayError
 
 # Command modules under gateway.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "serve",
     "check_config",
+    "smtp_user",
     "otp",
 )
 

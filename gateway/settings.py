@@ -222,6 +222,7 @@ class RelaySection:
     )
     username: str = _key("", _text, "SMTP AUTH user at the smarthost; empty sends no AUTH")
     password_file: str = _key("", _path, "file holding the smarthost password")
+    ca_file: str = _key("", _path, "PEM CAs that verify the smarthost's certificate; empty uses the system's")
     retry_schedule: tuple[int, ...] = _key(
         "1m, 5m, 15m, 1h, 4h",
         _parse_durations,

@@ -95,12 +95,17 @@ class OutboxMixin(StoreBase):
         with self.transaction(durable=True) as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
 
-    def reschedule(self, entry_id: str, next_attempt: float, error: str) -> None:
+    def reschedule(
+        self, entry_id: str, next_attempt: float, error: str, rcpt_tos: list[str] | tuple[str, ...] | None = None
+    ) -> None:
+        """Count a failed attempt; ``rcpt_tos`` narrows the entry to the recipients still to try."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
                 (next_attempt, error, entry_id),
             )
+            if rcpt_tos is not None:
+                db.execute("UPDATE outbox SET rcpt_tos = ? WHERE id = ?", (json.dumps(list(rcpt_tos)), entry_id))
 
     def retry_now(self, entry_id: str) -> bool:
         with self.transaction() as db:

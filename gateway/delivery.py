@@ -1,0 +1,190 @@
+"""Delivery: the outbox worker that hands mail to the smarthost.
+
+Each entry is tried per ``[relay] retry_schedule`` until
+``max_queue_lifetime``; a 5xx answer, or the end of the lifetime, turns the
+failed recipients into a DSN to the envelope sender (never to an empty
+sender). An entry is removed only after the smarthost accepted it, so a
+crash between the two may send a duplicate but never loses mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from gateway.logs import event, get_logger
+from gateway.settings import Settings
+from store.db import Store
+from store.outbox import OutboxEntry
+
+log = get_logger("delivery")
+
+# Parallel connections to the smarthost.
+CONCURRENCY = 4
+CONNECT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient the smarthost refused, with its SMTP answer."""
+
+    recipient: str
+    code: int
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+    @property
+    def status(self) -> str:
+        """RFC 3463 status code for the DSN."""
+        return "5.0.0" if self.permanent else "4.0.0"
+
+
+# Builds the bytes of a DSN for an entry and the recipients that failed for good.
+DsnBuilder = Callable[[OutboxEntry, list[Failure]], bytes]
+
+
+class Delivery:
+    def __init__(self, settings: Settings, store: Store, build_dsn: DsnBuilder) -> None:
+        self.settings = settings
+        self.store = store
+        self.build_dsn = build_dsn
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.password = _read_secret(settings.relay.password_file) if settings.relay.password_file else None
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+        in_flight: set[str] = set()
+        tasks: set[asyncio.Task[None]] = set()
+        while not self.stopping:
+            try:
+                due = await asyncio.to_thread(self.store.due_outbox, time.time(), 50)
+            except Exception as error:  # noqa: BLE001 - the store may come back; keep the worker alive
+                log.error("outbox-read-failed", exc_info=error)
+                due = []
+            for entry in due:
+                if entry.id in in_flight:
+                    continue
+                in_flight.add(entry.id)
+                task = asyncio.create_task(self._attempt_guarded(entry, semaphore, in_flight))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+    async def _attempt_guarded(self, entry: OutboxEntry, semaphore: asyncio.Semaphore, in_flight: set[str]) -> None:
+        try:
+            async with semaphore:
+                await self.attempt(entry)
+        except Exception as error:  # noqa: BLE001 - one bad entry must not stop the worker
+            log.error("delivery-error", exc_info=error, extra={"fields": {"outbox_id": entry.id}})
+            await asyncio.to_thread(self.store.reschedule, entry.id, self.next_attempt(entry), repr(error))
+        finally:
+            in_flight.discard(entry.id)
+
+    async def attempt(self, entry: OutboxEntry) -> None:
+        """Try one entry once and record the outcome."""
+        failures = await self.send(entry)
+        permanent = [failure for failure in failures if failure.permanent]
+        temporary = [failure for failure in failures if not failure.permanent]
+        now = time.time()
+
+        if temporary and now >= entry.expires:
+            permanent += temporary
+            temporary = []
+        if permanent:
+            await asyncio.to_thread(self.bounce, entry, permanent)
+        if temporary:
+            reason = "; ".join(f"{f.recipient}: {f.code} {f.message}" for f in temporary)
+            next_attempt = self.next_attempt(entry)
+            await asyncio.to_thread(
+                self.store.reschedule, entry.id, next_attempt, reason, [f.recipient for f in temporary]
+            )
+            event(log, logging.WARNING, "deferred", outbox_id=entry.id, attempts=entry.attempts + 1,
+                  retry_in=round(next_attempt - now), reason=reason)
+            return
+
+        await asyncio.to_thread(self.store.delivered, entry.id)
+        event(log, logging.INFO, "delivered" if not permanent else "finished", outbox_id=entry.id,
+              spool_id=entry.spool_id, kind=entry.kind, rcpt_count=len(entry.rcpt_tos) - len(permanent))
+
+    def next_attempt(self, entry: OutboxEntry) -> float:
+        schedule = self.settings.relay.retry_schedule
+        wait = schedule[min(entry.attempts, len(schedule) - 1)]
+        return min(time.time() + wait, entry.expires)
+
+    def bounce(self, entry: OutboxEntry, failures: list[Failure]) -> None:
+        """Queue a DSN for recipients that failed for good; a null sender gets none."""
+        for failure in failures:
+            event(log, logging.WARNING, "failed", outbox_id=entry.id, rcpt=failure.recipient,
+                  code=failure.code, reason=failure.message)
+        if not entry.mail_from or entry.kind == "dsn":
+            return
+        dsn = self.build_dsn(entry, failures)
+        self.store.enqueue(
+            mail_from="", rcpt_tos=[entry.mail_from], raw=dsn,
+            lifetime=self.settings.relay.max_queue_lifetime, kind="dsn", spool_id=entry.spool_id,
+        )
+
+    async def send(self, entry: OutboxEntry) -> list[Failure]:
+        """Send one entry; return the recipients that were not accepted."""
+        relay = self.settings.relay
+        start_tls: bool | None = {"none": False, "opportunistic": None, "required": True}[relay.starttls]
+        client = aiosmtplib.SMTP(
+            hostname=relay.smarthost.host,
+            port=relay.smarthost.port,
+            start_tls=start_tls,
+            validate_certs=relay.starttls == "required",
+            tls_context=self.tls_context(),
+            local_hostname=self.settings.gateway.hostname,
+            timeout=CONNECT_TIMEOUT,
+        )
+        try:
+            await client.connect()
+            if relay.username and self.password is not None:
+                await client.login(relay.username, self.password)
+            refused, _ = await client.sendmail(entry.mail_from, list(entry.rcpt_tos), entry.raw)
+            return [Failure(rcpt, response.code, response.message) for rcpt, response in refused.items()]
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            return [Failure(r.recipient, r.code, r.message) for r in error.recipients]
+        except aiosmtplib.SMTPResponseException as error:
+            return [Failure(rcpt, error.code, error.message) for rcpt in entry.rcpt_tos]
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            return [Failure(rcpt, 451, f"smarthost unreachable: {error}") for rcpt in entry.rcpt_tos]
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.settings.relay.ca_file:
+            return None
+        return ssl.create_default_context(cafile=self.settings.relay.ca_file)
+
+
+def _read_secret(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.readline().rstrip("\r\n")
