@@ -18,6 +18,10 @@ from gateway.errors import GatewayError
 COMMAND_MODULES = (
     "serve",
     "check_config",
+    "keys",
+    "upn",
+    "queue",
+    "quarantine",
     "smtp_user",
     "otp",
 )
