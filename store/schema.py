@@ -83,6 +83,8 @@ MIGRATIONS: tuple[str, ...] = (
         recurrence_id TEXT NOT NULL DEFAULT '',
         sequence INTEGER NOT NULL DEFAULT 0,
         partstat TEXT,
+        summary TEXT,
+        start TEXT,
         calendar TEXT,
         cancelled REAL,
         recorded REAL NOT NULL,

@@ -54,17 +54,31 @@ class UpnsMixin(StoreBase):
         sequence: int = 0,
         partstat: str | None = None,
         calendar: str | None = None,
+        summary: str | None = None,
+        start: str | None = None,
     ) -> None:
-        """Record (or update to a newer SEQUENCE) one event a UPN is invited to."""
+        """Record (or update to a newer SEQUENCE) one event a UPN is invited to.
+
+        ``calendar`` is the whole VCALENDAR text the event came in, time zones
+        included, so its end can be computed later.
+        """
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO upn_events (upn, uid, recurrence_id, sequence, partstat, calendar, recorded) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO upn_events (upn, uid, recurrence_id, sequence, partstat, summary, start, calendar, "
+                "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (upn, uid, recurrence_id) DO UPDATE SET "
-                "sequence = excluded.sequence, partstat = excluded.partstat, "
-                "calendar = excluded.calendar, recorded = excluded.recorded "
+                "sequence = excluded.sequence, partstat = excluded.partstat, summary = excluded.summary, "
+                "start = excluded.start, calendar = excluded.calendar, recorded = excluded.recorded "
                 "WHERE excluded.sequence >= upn_events.sequence",
-                (upn, uid, recurrence_id, sequence, partstat, calendar, time.time()),
+                (upn, uid, recurrence_id, sequence, partstat, summary, start, calendar, time.time()),
+            )
+
+    def set_event_partstat(self, upn: str, uid: str, partstat: str, recurrence_id: str = "") -> None:
+        """Record the attendee's answer (from its REPLY) for one event."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE upn_events SET partstat = ? WHERE upn = ? AND uid = ? AND recurrence_id = ?",
+                (partstat, upn, uid, recurrence_id),
             )
 
     def upn_events(self, upn: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from gateway.accounts import normalize_address
 from gateway.commands.common import iso_time, open_cli_store, print_json, print_table
 from gateway.errors import GatewayError, NotFound
 from gateway.logs import configure, event, get_logger
+from gateway.upn_state import revoke_upn
 from store.upns import UPN_STATES
 
 log = get_logger("upn")
@@ -107,18 +108,6 @@ def run_revoke(args: argparse.Namespace) -> int:
     event(log, logging.INFO, "revoked", upn=address, reason=args.reason)
     print(f"{address} revoked")
     return 0
-
-
-def revoke_upn(store: Any, address: str, reason: str) -> None:
-    """Revoke a UPN and forget every credential it had."""
-    import time
-
-    with store.transaction(durable=True):
-        store.update_upn(
-            address, state="revoked", revoked=time.time(), reason=reason,
-            signup_token_hash=None, signup_expires=None, password_hash=None, otp_last=None,
-        )
-        store.audit("upn", "revoked", reason, upn=address)
 
 
 def run_refresh(args: argparse.Namespace) -> int:
