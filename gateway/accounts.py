@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.settings import Settings
+from mime import parse_cal_address
 
 
 def address_domain(address: str) -> str:
@@ -16,16 +17,12 @@ def address_domain(address: str) -> str:
 
 
 def normalize_address(address: str) -> str:
-    """The key a UPN is stored under: the bare mail address, domain lower-cased.
+    """The key a UPN is stored under: the bare mail address with its domain in lower case.
 
-    The local part is lower-cased too: mail systems that invite by address
-    treat it case-insensitively in practice, and two UPNs that differ only
-    in case would split one attendee's state.
+    The local part keeps its case, as CAL-ADDRESS comparison does (RFC 5321
+    leaves the local part's case to the receiving host).
     """
-    text = address.strip()
-    if text.lower().startswith("mailto:"):
-        text = text[len("mailto:"):]
-    return text.lower()
+    return parse_cal_address(address).address
 
 
 class Accounts:

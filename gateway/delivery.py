@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from gateway.logs import event, get_logger
+from gateway.metrics import DELIVERY_FAILURES, DELIVERY_RETRIES
 from gateway.settings import Settings
 from store.db import Store
 from store.outbox import OutboxEntry
@@ -48,7 +49,7 @@ class Failure:
         return "5.0.0" if self.permanent else "4.0.0"
 
 
-# Builds the bytes of a DSN for an entry and the recipients that failed for good.
+# Builds the bytes of a DSN for an entry and one recipient that failed for good.
 DsnBuilder = Callable[[OutboxEntry, list[Failure]], bytes]
 
 
@@ -121,6 +122,7 @@ class Delivery:
             await asyncio.to_thread(
                 self.store.reschedule, entry.id, next_attempt, reason, [f.recipient for f in temporary]
             )
+            DELIVERY_RETRIES.inc()
             event(log, logging.WARNING, "deferred", outbox_id=entry.id, attempts=entry.attempts + 1,
                   retry_in=round(next_attempt - now), reason=reason)
             return
@@ -139,13 +141,15 @@ class Delivery:
         for failure in failures:
             event(log, logging.WARNING, "failed", outbox_id=entry.id, rcpt=failure.recipient,
                   code=failure.code, reason=failure.message)
+            DELIVERY_FAILURES.inc()
         if not entry.mail_from or entry.kind == "dsn":
             return
-        dsn = self.build_dsn(entry, failures)
-        self.store.enqueue(
-            mail_from="", rcpt_tos=[entry.mail_from], raw=dsn,
-            lifetime=self.settings.relay.max_queue_lifetime, kind="dsn", spool_id=entry.spool_id,
-        )
+        with self.store.transaction(durable=True):
+            for failure in failures:
+                self.store.enqueue(
+                    mail_from="", rcpt_tos=[entry.mail_from], raw=self.build_dsn(entry, [failure]),
+                    lifetime=self.settings.relay.max_queue_lifetime, kind="dsn", spool_id=entry.spool_id,
+                )
 
     async def send(self, entry: OutboxEntry) -> list[Failure]:
         """Send one entry; return the recipients that were not accepted."""

@@ -1,86 +1,184 @@
 """The pipeline: what each spooled message means, and what leaves the gateway.
 
-Steps for one message: read it (mime), decide by METHOD (gateway), record
-the decision (store) and queue what goes out (outbox), all in one durable
-transaction at the end so a crash repeats the message instead of losing it.
+Steps for one message: read it (mime), decide by METHOD (the REQUEST and
+REPLY flows), then record the decision and queue what goes out in one
+durable transaction, so a crash repeats the message instead of losing it.
+Mail with no calendar is relayed as received without a full parse.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from email.utils import make_msgid
 
+from gateway.decision import Decision, Outgoing
 from gateway.delivery import Failure
+from gateway.invitations import Invitations
+from gateway.keyring import Keyring
 from gateway.logs import event, get_logger
+from gateway.metrics import MESSAGES_QUARANTINED, MESSAGES_RELAYED
+from gateway.relay_copies import relay_copies
+from gateway.reply_flow import ReplyFlow
+from gateway.request_flow import RequestFlow
 from gateway.settings import Settings
+from mime import AmbiguousLine, LimitExceeded, Limits, MalformedCalendar, MimeError, ParsedMessage, build_dsn
+from mime import find_signed_entity, read_message
 from store.db import Store
 from store.outbox import OutboxEntry
+from store.spool import SpooledMessage
 
 log = get_logger("pipeline")
 
-
-@dataclass
-class Outgoing:
-    """One mail to queue: its envelope and bytes."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    raw: bytes
-    kind: str = "relay"
+# Bytes whose absence proves a message carries no calendar, signature or
+# encryption the gateway must look into, checked case-insensitively.
+_MARKERS = (b"text/calendar", b"application/ics", b"pkcs7", b"pgp-", b".ics", b"begin:vcalendar")
 
 
-@dataclass
-class Decision:
-    """What the pipeline decided for one message, committed together."""
-
-    outgoing: list[Outgoing] = field(default_factory=list)
-    audit: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
-    store_actions: list[Callable[[], None]] = field(default_factory=list)
-    quarantine_reason: str | None = None
+def might_need_parsing(raw: bytes) -> bool:
+    lowered = raw.lower()
+    return any(marker in lowered for marker in _MARKERS)
 
 
 class Pipeline:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.limits = Limits(
+            mime_depth=settings.limits.mime_depth,
+            mime_parts=settings.limits.mime_parts,
+            calendar_components=settings.limits.calendar_components,
+        )
+        self.keyring = Keyring(settings, store)
+        self.invitations = Invitations(settings, store, self.keyring)
+        self.requests = RequestFlow(settings, store, self.invitations, self.limits)
+        self.replies = ReplyFlow(settings, store, self.keyring, self.invitations, self.limits)
         self.on_outbox: Callable[[], None] = lambda: None
+        # Decisions about UPNs read and then write their rows; one at a time
+        # keeps two messages from inviting the same address twice.
+        self.upn_lock = threading.Lock()
 
     def prepare(self) -> None:
-        """Make sure what the pipeline needs exists before the first message."""
+        """Make the gateway's own keys on a first start."""
+        self.keyring.ensure_own_keys()
 
     def process(self, queue_id: str) -> None:
         message = self.store.get_spooled(queue_id)
         if message is None:
             return
-        decision = Decision(outgoing=[Outgoing(message.mail_from, list(message.rcpt_tos), message.raw)])
-        self.commit(queue_id, message.raw, decision)
+        if not might_need_parsing(message.raw):
+            self.commit(message, self.plain_relay(message))
+            return
+        try:
+            parsed = read_message(message.raw, self.limits)
+        except (LimitExceeded, MimeError) as error:
+            self.commit(message, Decision(quarantine_reason=f"unreadable message: {error}"))
+            return
+        with self.upn_lock:
+            decision = self.decide(message, parsed)
+            self.commit(message, decision)
 
-    def commit(self, queue_id: str, raw: bytes, decision: Decision) -> None:
-        message = self.store.get_spooled(queue_id)
+    def plain_relay(self, message: SpooledMessage) -> Decision:
+        return Decision(outgoing=relay_copies(
+            self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos, raw=message.raw,
+            remove_invite=False, calendar=False,
+        ))
+
+    def decide(self, message: SpooledMessage, parsed: ParsedMessage) -> Decision:
+        try:
+            if parsed.method == "REQUEST":
+                return self.requests.handle(message, parsed)
+            if parsed.method == "REPLY" or parsed.encrypted or self._opaque_signed(message.raw):
+                return self.replies.handle(message, parsed)
+            decision = Decision()
+            if parsed.method == "CANCEL":
+                self.record_cancel(parsed, decision)
+            decision.outgoing += relay_copies(
+                self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos, raw=message.raw,
+                remove_invite=any(a.invite for o in parsed.objects for a in o.attendees), calendar=parsed.has_calendar,
+            )
+            return decision
+        except (AmbiguousLine, MalformedCalendar) as error:
+            # Relaying unedited could pass on an INVITE or PW that had to go.
+            return Decision(quarantine_reason=f"calendar cannot be rewritten safely: {error}")
+
+    def _opaque_signed(self, raw: bytes) -> bool:
+        try:
+            signed = find_signed_entity(raw, self.limits)
+        except MimeError:
+            return False
+        return signed is not None and signed.signed_bytes is None
+
+    def record_cancel(self, parsed: ParsedMessage, decision: Decision) -> None:
+        for item in parsed.objects:
+            if item.uid:
+                uid, recurrence_id = item.uid, item.recurrence_id
+                decision.actions.append(lambda: self._cancel(uid, recurrence_id))
+
+    def _cancel(self, uid: str, recurrence_id: str | None) -> None:
+        count = self.store.cancel_events(uid, recurrence_id)
+        if count:
+            self.store.audit("cancel", "recorded", f"event {uid} cancelled for {count} invitation(s)")
+
+    def commit(self, message: SpooledMessage, decision: Decision) -> None:
+        """Queue the mails and make the store changes, then drop the message from the spool, atomically."""
         lifetime = self.settings.relay.max_queue_lifetime
         with self.store.transaction(durable=True):
-            for action in decision.store_actions:
+            for action in decision.actions:
                 action()
             for name, outcome, reason, upn in decision.audit:
-                self.store.audit(name, outcome, reason, queue_id=queue_id, upn=upn)
+                self.store.audit(name, outcome, reason, queue_id=message.id, upn=upn)
             if decision.quarantine_reason is not None:
                 self.store.quarantine_message(
-                    raw=raw, reason=decision.quarantine_reason, spool_id=queue_id,
-                    peer=message.peer if message else None,
-                    mail_from=message.mail_from if message else None,
-                    rcpt_tos=message.rcpt_tos if message else (),
+                    raw=message.raw, reason=decision.quarantine_reason, spool_id=message.id, peer=message.peer,
+                    mail_from=message.mail_from, rcpt_tos=message.rcpt_tos,
                 )
+                self.store.audit("pipeline", "quarantined", decision.quarantine_reason, queue_id=message.id)
             for out in decision.outgoing:
                 self.store.enqueue(
                     mail_from=out.mail_from, rcpt_tos=out.rcpt_tos, raw=out.raw,
-                    lifetime=lifetime, kind=out.kind, spool_id=queue_id,
+                    lifetime=lifetime, kind=out.kind, spool_id=message.id,
                 )
-            self.store.finish_spooled(queue_id)
-        event(log, logging.INFO, "processed", queue_id=queue_id, outgoing=len(decision.outgoing),
+            self.store.finish_spooled(message.id)
+
+        if decision.quarantine_reason is not None:
+            MESSAGES_QUARANTINED.inc()
+            event(log, logging.WARNING, "quarantined", queue_id=message.id, reason=decision.quarantine_reason)
+        for out in decision.outgoing:
+            MESSAGES_RELAYED.labels(out.kind).inc()
+        event(log, logging.INFO, "processed", queue_id=message.id, outgoing=len(decision.outgoing),
               quarantined=decision.quarantine_reason is not None)
         if decision.outgoing:
             self.on_outbox()
 
+    def commit_extra(self, outgoing: list[Outgoing], actions: list[Callable[[], None]]) -> None:
+        """Queue mails and store changes that come from no spooled message (refresh, release)."""
+        if not outgoing and not actions:
+            return
+        with self.store.transaction(durable=True):
+            for action in actions:
+                action()
+            for out in outgoing:
+                self.store.enqueue(mail_from=out.mail_from, rcpt_tos=out.rcpt_tos, raw=out.raw,
+                                   lifetime=self.settings.relay.max_queue_lifetime, kind=out.kind)
+        self.on_outbox()
+
+    def release_held(self) -> None:
+        """Send the invitations of held UPNs whose keys have since been imported."""
+        with self.upn_lock:
+            outgoing, actions = self.invitations.release_held()
+            self.commit_extra(outgoing, actions)
+
     def build_dsn(self, entry: OutboxEntry, failures: list[Failure]) -> bytes:
-        raise NotImplementedError
+        """One DSN for the first failed recipient, listing every failure in its diagnostic."""
+        first = failures[0]
+        diagnostic = "; ".join(f"{f.recipient}: {f.code} {f.message}" for f in failures)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return build_dsn(
+            entry.raw, envelope_from=entry.mail_from, recipient=first.recipient, status=first.status,
+            diagnostic=diagnostic, reporting_mta=self.settings.gateway.hostname,
+            message_id=make_msgid(domain=self.settings.gateway.hostname), date=now,
+            arrival_date=datetime.datetime.fromtimestamp(entry.created, datetime.timezone.utc),
+        )

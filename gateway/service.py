@@ -18,6 +18,9 @@ from store.db import Store, open_store
 
 log = get_logger("service")
 
+# Seconds between checks for held UPNs whose key has been imported since.
+RELEASE_HELD_INTERVAL = 10.0
+
 
 class Service:
     """Everything ``serve`` runs, started and stopped together."""
@@ -31,6 +34,7 @@ class Service:
         self.pipeline.on_outbox = self.delivery.notify
         self.servers: list[asyncio.base_events.Server] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = asyncio.Event()
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -41,10 +45,24 @@ class Service:
         self.tasks = [
             asyncio.create_task(self.worker.run(), name="pipeline"),
             asyncio.create_task(self.delivery.run(), name="delivery"),
+            asyncio.create_task(self.release_held_periodically(), name="release-held"),
         ]
         event(log, logging.INFO, "started", state_dir=str(self.settings.state_dir))
 
+    async def release_held_periodically(self) -> None:
+        """Send held invitations once an operator has imported the attendee's key."""
+        while not self.stopping.is_set():
+            try:
+                await asyncio.to_thread(self.pipeline.release_held)
+            except Exception as error:  # noqa: BLE001 - retried at the next round
+                log.error("release-held-failed", exc_info=error)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=RELEASE_HELD_INTERVAL)
+            except TimeoutError:
+                pass
+
     async def stop(self) -> None:
+        self.stopping.set()
         for server in self.servers:
             server.close()
         for server in self.servers:

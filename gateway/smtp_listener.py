@@ -108,6 +108,8 @@ class GatewayHandler:
         trusted = self.is_trusted(session)
         auth_user = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         peer = peer_address(session)
+        # aiosmtpd reports the null reverse-path as "<>"; the store writes it empty.
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         loop = asyncio.get_running_loop()
         spooled = self.received_header(session, peer, auth_user) + raw
         queue_id = await loop.run_in_executor(
@@ -116,7 +118,7 @@ class GatewayHandler:
                 raw=spooled,
                 peer=peer,
                 helo=session.host_name,
-                mail_from=envelope.mail_from or "",
+                mail_from=mail_from,
                 rcpt_tos=list(envelope.rcpt_tos),
                 trusted=trusted,
                 auth_user=auth_user,

@@ -21,7 +21,7 @@ from mime.invitation import Invitation, build_invitation_component, parse_invita
 from mime.limits import Limits
 from mime.model import Attendee, CalendarObject, CalendarPart, Organizer, ParsedMessage
 from mime.outer import canonical_bytes, wrap_outer
-from mime.reader import read_message
+from mime.reader import calendar_texts, read_message
 from mime.relay import VERDICT_HEADER, build_relayed_reply, remove_verdict_headers
 from mime.rewrite import RewriteResult, add_challenge, rewrite, strip_invite, strip_pw
 from mime.signed import EncryptedEntity, SignedEntity, find_encrypted_entity, find_signed_entity, to_crlf
@@ -57,6 +57,7 @@ __all__ = [
     "build_relayed_reply",
     "build_smime_enveloped",
     "build_smime_signed",
+    "calendar_texts",
     "canonical_bytes",
     "find_encrypted_entity",
     "find_signed_entity",

@@ -176,3 +176,20 @@ def _check_methods(parts: list[CalendarPart], method: str | None, problems: list
     if others:
         listed = ", ".join(sorted(str(other) for other in others))
         problems.append(f"calendar parts disagree on METHOD: {method} and {listed}; {method} is used")
+
+
+def calendar_texts(raw: bytes, limits: Limits | None = None) -> list[str]:
+    """Return each readable calendar part of ``raw`` as decoded, unfolded text with CRLF lines.
+
+    The gateway keeps this text to compute later when an event ends, so
+    VTIMEZONEs and every component come along. Unreadable parts are left out.
+    """
+    limits = limits or Limits()
+    texts = []
+    for part in calendar_parts(parse_mime(raw, limits)):
+        try:
+            content = read_calendar_content(raw, part, limits)
+        except (NotCalendar, MalformedCalendar):
+            continue
+        texts.append("\r\n".join(content.decoded.lines) + "\r\n")
+    return texts

@@ -19,8 +19,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_settings(state_dir: Path, **overrides: str) -> Settings:
-    """Settings on free loopback ports; ``overrides`` maps ``section_key`` to a value as written in the file."""
+def settings_environ(state_dir: Path, **overrides: str) -> dict[str, str]:
+    """Environment overrides for a gateway on free loopback ports; ``overrides`` maps ``section_key`` to a value."""
     environ = {
         "IMIP_GATEWAY_GATEWAY_STATE_DIR": str(state_dir),
         "IMIP_GATEWAY_GATEWAY_HOSTNAME": "gateway.test",
@@ -32,7 +32,12 @@ def make_settings(state_dir: Path, **overrides: str) -> Settings:
     }
     for name, value in overrides.items():
         environ[f"IMIP_GATEWAY_{name.upper()}"] = value
-    return load(None, environ=environ)
+    return environ
+
+
+def make_settings(state_dir: Path, **overrides: str) -> Settings:
+    """Settings on free loopback ports; ``overrides`` maps ``section_key`` to a value as written in the file."""
+    return load(None, environ=settings_environ(state_dir, **overrides))
 
 
 @asynccontextmanager

@@ -23,19 +23,23 @@ def smtp_send(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> tu
 
 
 def smtp_dialogue(port: int, lines: list[bytes]) -> bytes:
-    """Send raw bytes line by line and return everything the server answered."""
+    """Send raw chunks, each expecting one SMTP reply, and return everything the server answered."""
+    import re
     import socket
 
+    final_line = re.compile(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        reply = sock.recv(4096)
-        for line in lines:
+        transcript = b""
+        for line in [b""] + lines:
             sock.sendall(line)
-            sock.settimeout(2)
-            try:
-                reply += sock.recv(4096)
-            except TimeoutError:
-                pass
-        return reply
+            reply = b""
+            while not final_line.search(reply):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return transcript + reply
+                reply += chunk
+            transcript += reply
+        return transcript
 
 
 async def test_trusted_client_relays_to_foreign_domain(state_dir: Path) -> None:

@@ -1,0 +1,244 @@
+"""REPLY from an attendee: activation of dynamic UPNs and the relayed form of the REPLY.
+
+An ``invited`` UPN becomes ``active`` only when all of these hold: the
+REPLY names the invited address exactly once among its ATTENDEEs, that
+event's UID is one the UPN was invited to, and either the REPLY is signed
+by the very certificate or key the invitation was encrypted to (with the
+single From address being the invited one) or it carries a correct PW.
+Which proofs count is ``[activation] accept``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from crypto.otp import current_challenge
+from crypto.verdict import Verdict, outside_signed_part
+from gateway.accounts import normalize_address
+from gateway.decision import Decision, Outgoing
+from gateway.invitations import Invitations
+from gateway.keyring import Keyring, Opened
+from gateway.logs import event, get_logger
+from gateway.metrics import ACTIVATIONS
+from gateway.relay_copies import relay_copies
+from gateway.settings import Settings
+from gateway.upn_state import activate_upn, spend_otp
+from mime import (
+    CalendarObject,
+    Limits,
+    MimeError,
+    ParsedMessage,
+    build_relayed_reply,
+    find_signed_entity,
+    read_message,
+    same_address,
+    strip_pw,
+)
+from store.db import Store
+from store.spool import SpooledMessage
+
+log = get_logger("activation")
+
+
+@dataclass
+class Candidate:
+    """A dynamic UPN this REPLY speaks for, and what the REPLY proves about it."""
+
+    address: str
+    row: dict[str, object]
+    item: CalendarObject
+    problems: list[str]
+
+
+class ReplyFlow:
+    def __init__(self, settings: Settings, store: Store, keyring: Keyring, invitations: Invitations,
+                 limits: Limits) -> None:
+        self.settings = settings
+        self.store = store
+        self.keyring = keyring
+        self.invitations = invitations
+        self.limits = limits
+
+    def handle(self, message: SpooledMessage, parsed: ParsedMessage) -> Decision:
+        opened = self.open(message.raw, parsed)
+        inner = self.read_inner(opened, parsed)
+        candidates = self.candidates(inner)
+        decision = Decision()
+
+        if not candidates:
+            # Not a REPLY from a dynamic UPN: relayed as received, or as decrypted content.
+            decision.outgoing += self.relayed(message, opened, inner, strip_password=False)
+            return decision
+
+        activated = False
+        unverified = False
+        for candidate in candidates:
+            outcome = self.judge(candidate, opened.verdict, parsed, decision)
+            activated |= outcome == "activated"
+            unverified |= outcome == "refused"
+
+        if unverified and not activated and self.settings.activation.unverified_reply == "quarantine":
+            decision.quarantine_reason = "REPLY from an invited dynamic UPN proved nothing: " + "; ".join(
+                problem for candidate in candidates for problem in candidate.problems
+            )
+            return decision
+        has_pw = any(item.pw for item in inner.objects)
+        decision.outgoing += self.relayed(message, opened, inner, strip_password=has_pw)
+        return decision
+
+    # --- reading ------------------------------------------------------------------
+
+    def open(self, raw: bytes, parsed: ParsedMessage) -> Opened:
+        from_address = parsed.from_address or ""
+        if not parsed.encrypted and find_signed_entity(raw, self.limits) is None:
+            return Opened(Verdict.none(), raw, False, False)
+        opened = self.keyring.open(raw, from_address)
+        if opened.verdict.is_valid and not opened.decrypted and any(not p.signed for p in parsed.calendar_parts):
+            # A calendar beside the signed part is not covered by the signature.
+            return replace(opened, verdict=outside_signed_part(opened.verdict), content=raw, signed_only=False)
+        return opened
+
+    def read_inner(self, opened: Opened, parsed: ParsedMessage) -> ParsedMessage:
+        """The calendar that counts: from the signed or decrypted content when there is one."""
+        if not opened.decrypted and not opened.signed_only:
+            return parsed
+        try:
+            inner = read_message(opened.content, self.limits)
+        except MimeError:
+            return parsed
+        return replace(inner, from_address=parsed.from_address, message_id=parsed.message_id,
+                       from_addresses=parsed.from_addresses)
+
+    def candidates(self, parsed: ParsedMessage) -> list[Candidate]:
+        found = []
+        seen = set()
+        for item in parsed.objects:
+            if item.method != "REPLY":
+                continue
+            for attendee in item.attendees:
+                address = normalize_address(attendee.address.address)
+                if not attendee.address.is_mail or address in seen:
+                    continue
+                row = self.store.get_upn(address)
+                if row is None or row["state"] not in ("invited", "active"):
+                    continue
+                seen.add(address)
+                found.append(Candidate(address, row, item, []))
+        return found
+
+    # --- deciding -----------------------------------------------------------------
+
+    def judge(self, candidate: Candidate, verdict: Verdict, parsed: ParsedMessage, decision: Decision) -> str:
+        """Decide one candidate; returns "activated", "refused" or "relayed" (an already active UPN)."""
+        item, address = candidate.item, candidate.address
+        pw_ok = self.check_pw(candidate, decision) if item.pw else False
+        self.record_partstat(candidate, decision)
+        if candidate.row["state"] == "active":
+            return "relayed"
+
+        problems = self.structure_problems(candidate)
+        signed_ok = self.signature_proves(candidate, verdict, parsed)
+        method = None
+        if not problems:
+            method = self.proof_method(signed_ok, pw_ok)
+        if method is None:
+            problems += self.proof_problems(item, pw_ok, signed_ok, verdict)
+            candidate.problems += problems
+            reason = "; ".join(problems)
+            decision.audit.append(("activation", "refused", reason, address))
+            event(log, logging.WARNING, "activation-refused", upn=address, reason=reason, verdict=str(verdict))
+            return "refused"
+
+        reason = f"{method}: {verdict}" if method == "signed-reply" else "otp-reply: correct PW"
+        decision.actions.append(lambda: self._activate(address, method, reason))
+        event(log, logging.INFO, "activated", upn=address, method=method)
+        return "activated"
+
+    def structure_problems(self, candidate: Candidate) -> list[str]:
+        """Activation rules 1 and 3: named exactly once, for an event the UPN was invited to."""
+        item, address = candidate.item, candidate.address
+        problems = []
+        mentions = sum(
+            1 for a in item.attendees if a.address.is_mail and normalize_address(a.address.address) == address
+        )
+        if mentions != 1:
+            problems.append(f"{address} appears {mentions} times among the ATTENDEEs")
+        if not item.uid or not self.store.upn_has_event(address, item.uid):
+            problems.append(f"UID {item.uid!r} is not an event {address} was invited to")
+        return problems
+
+    def proof_method(self, signed_ok: bool, pw_ok: bool) -> str | None:
+        accept = self.settings.activation.accept
+        if signed_ok and "signed-reply" in accept:
+            return "signed-reply"
+        if pw_ok and "otp-reply" in accept:
+            return "otp-reply"
+        return None
+
+    def proof_problems(self, item: CalendarObject, pw_ok: bool, signed_ok: bool, verdict: Verdict) -> list[str]:
+        problems = []
+        if item.pw and not pw_ok:
+            problems.append("PW is not the expected one-time password")
+        if not signed_ok:
+            problems.append(f"the signature does not prove the sender ({verdict})")
+        if (pw_ok or signed_ok) and not problems:
+            accept = ", ".join(self.settings.activation.accept)
+            problems.append(f"the proof offered is not in [activation] accept ({accept})")
+        return problems
+
+    def record_partstat(self, candidate: Candidate, decision: Decision) -> None:
+        item, address = candidate.item, candidate.address
+        partstat = next(
+            (a.partstat for a in item.attendees if normalize_address(a.address.address) == address and a.partstat),
+            None,
+        )
+        if partstat and item.uid and self.store.upn_has_event(address, item.uid):
+            uid, recurrence_id = item.uid, item.recurrence_id or ""
+            decision.actions.append(lambda: self.store.set_event_partstat(address, uid, partstat, recurrence_id))
+
+    def _activate(self, address: str, method: str, reason: str) -> None:
+        if activate_upn(self.store, address, method, reason):
+            ACTIVATIONS.labels(method).inc()
+
+    def signature_proves(self, candidate: Candidate, verdict: Verdict, parsed: ParsedMessage) -> bool:
+        """A valid signature by the pinned key, from and for the invited address."""
+        pinned = candidate.row.get("key_fingerprint")
+        return (
+            verdict.is_valid
+            and bool(pinned)
+            and str(verdict.fingerprint).upper() == str(pinned).upper()
+            and parsed.from_address is not None
+            and same_address(parsed.from_address, candidate.address)
+        )
+
+    def check_pw(self, candidate: Candidate, decision: Decision) -> bool:
+        """Check and spend the PW now: any REPLY with a PW spends the current challenge.
+
+        NOTE: the spend commits before the rest of the decision, so a crash
+        in between makes the repeated run see the PW as spent and refuse.
+        """
+        new_state = spend_otp(self.store, candidate.address, candidate.item.pw or "")
+        if new_state is None:
+            return False
+        next_sequence = current_challenge(new_state).sequence
+        if next_sequence < self.settings.invitation.otp_refresh_below:
+            mails, actions = self.invitations.refresh(candidate.address, "OTP sequence nearly used up")
+            decision.outgoing += mails
+            decision.actions += actions
+        return True
+
+    # --- relaying -----------------------------------------------------------------
+
+    def relayed(
+        self, message: SpooledMessage, opened: Opened, inner: ParsedMessage, strip_password: bool
+    ) -> list[Outgoing]:
+        """The REPLY as it goes to the organizer: as received unless PW or encryption must go."""
+        raw = message.raw
+        if opened.decrypted or (strip_password and (opened.signed_only or opened.verdict.status != "none")):
+            raw = build_relayed_reply(opened.content, message.raw, str(opened.verdict))
+        if strip_password:
+            raw = strip_pw(raw, self.limits)
+        return relay_copies(self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos,
+                            raw=raw, remove_invite=False, calendar=True)
+

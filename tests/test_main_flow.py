@@ -1,0 +1,418 @@
+"""The main job end to end: REQUEST in, encrypted INVITATION out, signed REPLY or PW activates.
+
+Everything runs for real on loopback: the gateway's SMTP listener, a
+downstream SMTP server that stores what it receives, gpg and openssl for
+the attendees' side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.policy
+import io
+import re
+import smtplib
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crypto.otp import format_words, parse_hex
+from gateway.logs import configure
+from gateway.service import Service
+from gateway.settings import Settings, load
+from tests.conftest import require_tool, run_cli
+from tests.harness import settings_environ, wait_for
+from tests.servers.smtp_sink import ReceivedMessage, SmtpSink
+
+ORGANIZER = "organizer@example.com"
+SMIME_GUEST = "smime-guest@remote.example"
+PGP_GUEST = "pgp-guest@remote.example"
+NOKEY_GUEST = "nokey-guest@remote.example"
+COLLEAGUE = "colleague@example.com"
+EVENT_UID = "budget-2026@example.com"
+
+
+def request_mail(attendees: list[str], invite: bool = True) -> bytes:
+    flag = ";INVITE=TRUE" if invite else ""
+    lines = "".join(f"ATTENDEE;RSVP=TRUE{flag}:mailto:{a}\r\n" for a in attendees)
+    calendar = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//Calendar//EN\r\nMETHOD:REQUEST\r\n"
+        f"BEGIN:VEVENT\r\nUID:{EVENT_UID}\r\nSEQUENCE:0\r\nDTSTAMP:20261204T100000Z\r\n"
+        "DTSTART:20261210T150000Z\r\nDTEND:20261210T160000Z\r\nSUMMARY:Budget review\r\n"
+        f"ORGANIZER;CN=Olga Organizer:mailto:{ORGANIZER}\r\n{lines}END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    return (
+        f"From: Olga Organizer <{ORGANIZER}>\r\nTo: {', '.join(attendees)}\r\nSubject: Budget review\r\n"
+        "Message-ID: <request-1@example.com>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/calendar; charset="UTF-8"; method=REQUEST\r\n\r\n' + calendar
+    ).encode()
+
+
+def reply_entity(attendee: str, pw: str | None = None, uid: str = EVENT_UID) -> bytes:
+    pw_line = f"PW:{pw}\r\n" if pw else ""
+    return (
+        "Content-Type: text/calendar; charset=UTF-8; method=REPLY\r\n\r\n"
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Guest//Client//EN\r\nMETHOD:REPLY\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:0\r\nDTSTAMP:20261205T090000Z\r\n"
+        f"ORGANIZER:mailto:{ORGANIZER}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:{attendee}\r\n{pw_line}"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+def reply_headers(attendee: str) -> bytes:
+    return (f"From: {attendee}\r\nTo: {ORGANIZER}\r\nSubject: Accepted: Budget review\r\n"
+            f"Message-ID: <reply-{attendee}>\r\nMIME-Version: 1.0\r\n").encode()
+
+
+def smime_signed_reply(attendee: str, cert: Path, key: Path, work: Path, pw: str | None = None) -> bytes:
+    """A multipart/signed REPLY made with ``openssl cms -sign``, as a mail client would."""
+    entity = reply_entity(attendee, pw)
+    (work / "entity").write_bytes(entity)
+    subprocess.run(
+        ["openssl", "cms", "-sign", "-binary", "-in", str(work / "entity"), "-signer", str(cert),
+         "-inkey", str(key), "-outform", "DER", "-out", str(work / "sig.der")],
+        check=True, capture_output=True,
+    )
+    signature = base64.encodebytes((work / "sig.der").read_bytes()).replace(b"\n", b"\r\n")
+    boundary = b"signed-boundary-1"
+    return (
+        reply_headers(attendee)
+        + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; '
+        + b'boundary="' + boundary + b'"\r\n\r\n--' + boundary + b"\r\n" + entity + b"\r\n--" + boundary
+        + b"\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+        + b"Content-Transfer-Encoding: base64\r\n\r\n" + signature + b"--" + boundary + b"--\r\n"
+    )
+
+
+def smime_identity(folder: Path, address: str, name: str) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=email:{address}",
+         "-addext", "basicConstraints=critical,CA:FALSE",
+         "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+         "-addext", "extendedKeyUsage=emailProtection", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def gpg(home: Path, *arguments: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "",
+         *arguments],
+        input=stdin, capture_output=True, check=False,
+    )
+
+
+def pgp_identity(home: Path, address: str) -> bytes:
+    """An attendee's key pair made with the gpg command line; returns the armored public key."""
+    home.mkdir(mode=0o700)
+    assert gpg(home, "--quick-gen-key", f"PGP Guest <{address}>", "rsa2048", "sign", "never").returncode == 0
+    fingerprint = re.search(rb"fpr:+([0-9A-F]{40}):", gpg(home, "--with-colons", "--list-keys").stdout)
+    assert fingerprint is not None
+    assert gpg(home, "--quick-add-key", fingerprint.group(1).decode(), "rsa2048", "encr", "never").returncode == 0
+    return gpg(home, "--armor", "--export", address).stdout
+
+
+@dataclass
+class World:
+    settings: Settings
+    environ: dict[str, str]
+    sink: SmtpSink
+    service: Service
+    work: Path
+    log: io.StringIO
+    smime_cert: Path
+    smime_key: Path
+    pgp_home: Path
+
+    @property
+    def port(self) -> int:
+        return self.settings.smtp.listen[0].port
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, stdin=stdin, env=self.environ, cwd=self.work)
+
+
+def send(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+        client.ehlo("client.test")
+        client.mail(mail_from)
+        for rcpt in rcpt_tos:
+            client.rcpt(rcpt)
+        return client.data(data)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, smtp_sink: SmtpSink) -> AsyncIterator[World]:
+    require_tool("openssl")
+    require_tool("gpg")
+    state = tmp_path / "state"
+    web_port = settings_environ(state)["IMIP_GATEWAY_WEB_LISTEN"].rsplit(":", 1)[1]
+    environ = settings_environ(
+        state, relay_smarthost=f"127.0.0.1:{smtp_sink.port}", relay_starttls="none",
+        web_public_url=f"http://127.0.0.1:{web_port}", calendar_target="cap://cal.example.com",
+        invitation_from="calendar@example.com",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    smime_cert, smime_key = smime_identity(work, SMIME_GUEST, "smime-guest")
+    pgp_home = work / "pgp-guest"
+    (work / "pgp-guest.asc").write_bytes(pgp_identity(pgp_home, PGP_GUEST))
+
+    settings = load(None, environ=environ)
+    log = io.StringIO()
+    configure("logfmt", "debug", log)
+    service = Service(settings)
+    await service.start()
+    world = World(settings, environ, smtp_sink, service, work, log, smime_cert, smime_key, pgp_home)
+    imported = await asyncio.to_thread(world.cli, "keys", "import", str(smime_cert), str(work / "pgp-guest.asc"))
+    assert imported.returncode == 0, imported.stderr
+    try:
+        yield world
+    finally:
+        await service.stop()
+        service.store.close()
+
+
+def by_recipient(messages: list[ReceivedMessage]) -> dict[tuple[str, ...], list[ReceivedMessage]]:
+    found: dict[tuple[str, ...], list[ReceivedMessage]] = {}
+    for message in messages:
+        found.setdefault(tuple(sorted(message.rcpt_tos)), []).append(message)
+    return found
+
+
+def decrypt_smime(world: World, data: bytes) -> bytes:
+    (world.work / "in.eml").write_bytes(data)
+    result = subprocess.run(
+        ["openssl", "cms", "-decrypt", "-in", str(world.work / "in.eml"), "-recip", str(world.smime_cert),
+         "-inkey", str(world.smime_key)],
+        capture_output=True, check=True,
+    )
+    return result.stdout
+
+
+def verify_gateway_smime(world: World, signed: bytes) -> bytes:
+    from gateway.keyring import own_smime_paths
+
+    cert, _ = own_smime_paths(world.settings)
+    (world.work / "signed.eml").write_bytes(signed)
+    result = subprocess.run(
+        ["openssl", "cms", "-verify", "-in", str(world.work / "signed.eml"), "-CAfile", str(cert),
+         "-purpose", "any"],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Verification successful" in result.stderr
+    return result.stdout
+
+
+def invitation_fields(entity: bytes) -> dict[str, str]:
+    message = email.message_from_bytes(entity, policy=email.policy.default)
+    calendar = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    assert calendar.get_param("component") == "INVITATION"
+    text = calendar.get_content()
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    fields = {}
+    for line in unfolded.splitlines():
+        name, _, value = line.partition(":")
+        fields[name.split(";")[0]] = value
+    return fields
+
+
+async def send_request(world: World) -> list[ReceivedMessage]:
+    attendees = [SMIME_GUEST, PGP_GUEST, NOKEY_GUEST, COLLEAGUE]
+    code, _ = await asyncio.to_thread(send, world.port, ORGANIZER, attendees, request_mail(attendees))
+    assert code == 250
+    return await asyncio.to_thread(world.sink.wait_for_messages, 6, 30)
+
+
+async def test_request_yields_invitations_challenges_and_notice(world: World) -> None:
+    messages = await send_request(world)
+    assert len(messages) == 6
+    groups = by_recipient(messages)
+
+    shared = groups[(COLLEAGUE, NOKEY_GUEST)]
+    assert len(shared) == 1
+    assert b"INVITE" not in shared[0].data
+    assert b"CHALLENGE" not in shared[0].data
+
+    notice = groups[(ORGANIZER,)]
+    assert len(notice) == 1
+    assert notice[0].mail_from == "<>"
+    assert b"Invitation held for nokey-guest@remote.example" in notice[0].data
+
+    challenges = {}
+    for guest in (SMIME_GUEST, PGP_GUEST):
+        copies = groups[(guest,)]
+        assert len(copies) == 2
+        relayed = next(m for m in copies if b"METHOD:REQUEST" in m.data)
+        assert b"INVITE" not in relayed.data
+        match = re.search(rb"CHALLENGE:otp-md5 498 ([a-z0-9]+)\r\n", relayed.data)
+        assert match is not None
+        challenges[guest] = match.group(1)
+    assert challenges[SMIME_GUEST] != challenges[PGP_GUEST]
+
+    smime_invitation = next(m for m in groups[(SMIME_GUEST,)] if b"METHOD:REQUEST" not in m.data)
+    assert b"application/pkcs7-mime" in smime_invitation.data
+    assert b"OTPKEY" not in smime_invitation.data
+    inner = verify_gateway_smime(world, decrypt_smime(world, smime_invitation.data))
+    fields = invitation_fields(inner)
+    assert fields["TARGET"] == "cap://cal.example.com"
+    assert fields["ORGANIZER"] == f"mailto:{ORGANIZER}"
+    assert fields["ATTENDEE"] == f"mailto:{SMIME_GUEST}"
+    assert re.fullmatch(r"md5-[0-9a-f]{32}", fields["OTPKEY"])
+    assert fields["URL"].startswith(world.settings.web.public_url + "/signup/")
+
+    pgp_invitation = next(m for m in groups[(PGP_GUEST,)] if b"METHOD:REQUEST" not in m.data)
+    assert b'multipart/encrypted; protocol="application/pgp-encrypted"' in pgp_invitation.data
+    gateway_key = world.service.store.list_keys()
+    own_pgp = next(k for k in gateway_key if k["own"] and k["kind"] == "pgp")
+    assert gpg(world.pgp_home, "--import", stdin=own_pgp["material"].encode()).returncode == 0
+    armored = re.search(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", pgp_invitation.data, re.S)
+    assert armored is not None
+    decrypted = gpg(world.pgp_home, "--status-fd", "2", "--decrypt", stdin=armored.group(0))
+    assert decrypted.returncode == 0, decrypted.stderr
+    assert f"VALIDSIG {own_pgp['fingerprint']}".encode() in decrypted.stderr
+    assert re.fullmatch(r"md5-[0-9a-f]{32}", invitation_fields(decrypted.stdout)["OTPKEY"])
+
+    store = world.service.store
+    assert store.get_upn(SMIME_GUEST)["state"] == "invited"
+    assert store.get_upn(PGP_GUEST)["state"] == "invited"
+    assert store.get_upn(NOKEY_GUEST)["state"] == "held"
+    assert store.get_upn(COLLEAGUE) is None
+    assert "invitation-held" in world.log.getvalue()
+    assert f"keys import" in world.log.getvalue()
+
+
+async def pgp_otpkey(world: World) -> tuple[str, str]:
+    """Decrypt the PGP guest's INVITATION and return its OTPKEY and the relayed challenge."""
+    messages = await send_request(world)
+    copies = by_recipient(messages)[(PGP_GUEST,)]
+    relayed = next(m for m in copies if b"METHOD:REQUEST" in m.data)
+    challenge = re.search(rb"CHALLENGE:(otp-md5 \d+ [a-z0-9]+)\r\n", relayed.data)
+    invitation = next(m for m in copies if b"METHOD:REQUEST" not in m.data)
+    armored = re.search(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", invitation.data, re.S)
+    assert challenge is not None and armored is not None
+    decrypted = gpg(world.pgp_home, "--decrypt", stdin=armored.group(0))
+    return invitation_fields(decrypted.stdout)["OTPKEY"], challenge.group(1).decode()
+
+
+async def test_reply_with_right_pw_activates_and_pw_is_not_relayed(world: World) -> None:
+    otpkey, challenge = await pgp_otpkey(world)
+    computed = await asyncio.to_thread(world.cli, "otp", "--hex", challenge, stdin=otpkey + "\n")
+    assert computed.returncode == 0, computed.stderr
+    answer = computed.stdout.strip()
+
+    reply = reply_headers(PGP_GUEST) + reply_entity(PGP_GUEST, pw=f"0x{answer}")
+    code, _ = await asyncio.to_thread(send, world.port, PGP_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    relayed = [m for m in messages if m.rcpt_tos == (ORGANIZER,) and b"METHOD:REPLY" in m.data]
+    assert len(relayed) == 1
+    assert b"PW" not in relayed[0].data.split(b"BEGIN:VCALENDAR")[1]
+    assert answer.encode() not in relayed[0].data
+
+    row = world.service.store.get_upn(PGP_GUEST)
+    assert row["state"] == "active"
+    assert row["method"] == "otp-reply"
+
+    # The PW is spent: sent again, it changes nothing and is still removed before relaying.
+    state_before = world.service.store.get_upn(PGP_GUEST)["otp_sequence"]
+    code, _ = await asyncio.to_thread(send, world.port, PGP_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 8, 30)
+    assert answer.encode() not in messages[-1].data
+    assert world.service.store.get_upn(PGP_GUEST)["otp_sequence"] == state_before
+
+
+async def test_reply_signed_by_pinned_certificate_activates(world: World) -> None:
+    await send_request(world)
+    reply = smime_signed_reply(SMIME_GUEST, world.smime_cert, world.smime_key, world.work)
+    code, _ = await asyncio.to_thread(send, world.port, SMIME_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    row = await wait_for(lambda: (r := world.service.store.get_upn(SMIME_GUEST)) and r["state"] == "active" and r)
+    assert row["method"] == "signed-reply"
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    relayed = [m for m in messages if m.rcpt_tos == (ORGANIZER,) and b"multipart/signed" in m.data]
+    assert relayed[0].data.endswith(reply)
+
+
+async def test_reply_signed_by_another_key_does_not_activate(world: World) -> None:
+    await send_request(world)
+    other_cert, other_key = smime_identity(world.work, SMIME_GUEST, "impostor")
+    imported = await asyncio.to_thread(world.cli, "keys", "import", str(other_cert))
+    assert imported.returncode == 0, imported.stderr
+    reply = smime_signed_reply(SMIME_GUEST, other_cert, other_key, world.work)
+    code, _ = await asyncio.to_thread(send, world.port, SMIME_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    store = world.service.store
+    entries = await wait_for(lambda: store.quarantine_list())
+    assert "REPLY from an invited dynamic UPN proved nothing" in entries[0]["reason"]
+    assert store.get_upn(SMIME_GUEST)["state"] == "invited"
+
+
+async def test_unsigned_reply_without_pw_does_not_activate(world: World) -> None:
+    await send_request(world)
+    reply = reply_headers(SMIME_GUEST) + reply_entity(SMIME_GUEST)
+    code, _ = await asyncio.to_thread(send, world.port, SMIME_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    store = world.service.store
+    entries = await wait_for(lambda: store.quarantine_list())
+    assert "signature does not prove the sender" in entries[0]["reason"]
+    assert store.get_upn(SMIME_GUEST)["state"] == "invited"
+
+
+async def test_no_secret_is_stored_or_logged(world: World) -> None:
+    otpkey, challenge = await pgp_otpkey(world)
+    messages = world.sink.messages
+    smime_invitation = next(m for m in messages if m.rcpt_tos == (SMIME_GUEST,) and b"pkcs7-mime" in m.data)
+    smime_fields = invitation_fields(verify_gateway_smime(world, decrypt_smime(world, smime_invitation.data)))
+    secrets = [otpkey.split("-", 1)[1], smime_fields["OTPKEY"].split("-", 1)[1]]
+    tokens = [smime_fields["URL"].rsplit("/", 1)[1]]
+
+    forms: list[bytes] = []
+    for hex_key in secrets:
+        raw = bytes.fromhex(hex_key)
+        forms += [hex_key.encode(), hex_key.upper().encode(), base64.b64encode(raw), base64.b64encode(hex_key.encode())]
+        forms.append(format_words(parse_hex(hex_key[:16])).encode())
+    for token in tokens:
+        forms += [token.encode(), base64.b64encode(token.encode())]
+
+    world.service.store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    files = [path for path in Path(world.settings.gateway.state_dir).rglob("*") if path.is_file()]
+    assert any(path.name.endswith("-wal") for path in files)
+    for path in files:
+        content = path.read_bytes()
+        for form in forms:
+            assert form not in content, f"a secret was found in {path}"
+    log = world.log.getvalue().encode()
+    for form in forms:
+        assert form not in log
+
+
+async def test_untrusted_client_creates_nothing(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    environ = settings_environ(tmp_path / "state", relay_smarthost=f"127.0.0.1:{smtp_sink.port}",
+                               relay_starttls="none", smtp_trusted_networks="192.0.2.0/24")
+    settings = load(None, environ=environ)
+    service = Service(settings)
+    await service.start()
+    try:
+        data = request_mail([COLLEAGUE, NOKEY_GUEST])
+        code, _ = await asyncio.to_thread(send, settings.smtp.listen[0].port, ORGANIZER, [COLLEAGUE], data)
+        assert code == 250
+        messages = await asyncio.to_thread(smtp_sink.wait_for_messages, 1, 30)
+        assert messages[0].rcpt_tos == (COLLEAGUE,)
+        assert b"INVITE" not in messages[0].data
+        assert service.store.list_upns() == []
+        reasons = [row["reason"] for row in service.store.audit_entries()]
+        assert "INVITE from an untrusted client removed" in reasons
+    finally:
+        await service.stop()
+        service.store.close()
