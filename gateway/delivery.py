@@ -14,7 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiosmtplib
 
@@ -38,14 +38,17 @@ class Failure:
     recipient: str
     code: int
     message: str
+    expired: bool = False
 
     @property
     def permanent(self) -> bool:
-        return 500 <= self.code < 600
+        return self.expired or 500 <= self.code < 600
 
     @property
     def status(self) -> str:
-        """RFC 3463 status code for the DSN."""
+        """RFC 3463 status code for the DSN: 5.4.7 once the queue lifetime is over."""
+        if self.expired:
+            return "5.4.7"
         return "5.0.0" if self.permanent else "4.0.0"
 
 
@@ -112,7 +115,7 @@ class Delivery:
         now = time.time()
 
         if temporary and now >= entry.expires:
-            permanent += temporary
+            permanent += [replace(failure, expired=True) for failure in temporary]
             temporary = []
         if permanent:
             await asyncio.to_thread(self.bounce, entry, permanent)
