@@ -416,3 +416,43 @@ async def test_untrusted_client_creates_nothing(tmp_path: Path, smtp_sink: SmtpS
     finally:
         await service.stop()
         service.store.close()
+
+
+async def test_inspect_shows_verdict_and_decrypts(world: World) -> None:
+    import json
+
+    from gateway.keyring import own_smime_paths
+
+    signed = smime_signed_reply(SMIME_GUEST, world.smime_cert, world.smime_key, world.work)
+    (world.work / "signed.eml").write_bytes(signed)
+    result = await asyncio.to_thread(world.cli, "inspect", "--json", str(world.work / "signed.eml"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["signature"]["status"] == "valid"
+    assert report["signature"]["signer"] == SMIME_GUEST
+    assert report["method"] == "REPLY"
+
+    impostor_cert, impostor_key = smime_identity(world.work, SMIME_GUEST, "not-imported")
+    (world.work / "impostor.eml").write_bytes(smime_signed_reply(SMIME_GUEST, impostor_cert, impostor_key, world.work))
+    result = await asyncio.to_thread(world.cli, "inspect", "--json", str(world.work / "impostor.eml"))
+    report = json.loads(result.stdout)
+    assert report["signature"]["status"] == "invalid"
+    assert report["signature"]["signer"] is None
+
+    gateway_cert, _ = own_smime_paths(world.settings)
+    (world.work / "inner.eml").write_bytes(signed)
+    subprocess.run(
+        ["openssl", "cms", "-encrypt", "-aes256", "-in", str(world.work / "inner.eml"), "-out",
+         str(world.work / "encrypted.eml"), str(gateway_cert)],
+        check=True, capture_output=True,
+    )
+    # openssl writes only the encrypted entity; a mail client puts the message headers above it.
+    encrypted = f"From: {SMIME_GUEST}\r\nTo: {ORGANIZER}\r\nSubject: Accepted\r\n".encode()
+    encrypted += (world.work / "encrypted.eml").read_bytes()
+    (world.work / "encrypted.eml").write_bytes(encrypted)
+    result = await asyncio.to_thread(world.cli, "inspect", "--json", str(world.work / "encrypted.eml"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["encrypted"] is True
+    assert report["signature"]["status"] == "valid"
+    assert [a["address"] for a in report["objects"][0]["attendees"]] == [SMIME_GUEST]

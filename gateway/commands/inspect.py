@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mime import Limits, MimeError, ParsedMessage, find_signed_entity, read_message
@@ -52,9 +52,13 @@ def run(args: argparse.Namespace, check_signature: SignatureChecker | None = Non
         print(f"imip-gateway: cannot read {args.message}: {error.strerror or error}", file=sys.stderr)
         return 1
 
+    limits = load_limits(getattr(args, "config", None))
     try:
-        parsed = read_message(raw, load_limits(getattr(args, "config", None)))
-        signature = (check_signature or unchecked_signature)(raw)
+        parsed = read_message(raw, limits)
+        if check_signature is None:
+            parsed, signature = open_with_gateway_keys(raw, parsed, getattr(args, "config", None), limits)
+        else:
+            signature = check_signature(raw)
     except MimeError as error:
         print(f"imip-gateway: {args.message} is unreadable: {error}", file=sys.stderr)
         return 1
@@ -80,12 +84,51 @@ def load_limits(config: str | None) -> Limits:
     return Limits(limits.mime_depth, limits.mime_parts, limits.calendar_components)
 
 
-def unchecked_signature(raw: bytes) -> SignatureReport:
+def open_with_gateway_keys(
+    raw: bytes, parsed: ParsedMessage, config: str | None, limits: Limits
+) -> tuple[ParsedMessage, SignatureReport]:
+    """Decrypt mail addressed to the gateway and verify its signature with the gateway's keystore.
+
+    Without a gateway database (nothing set up yet) the signature is only
+    described, not checked, so inspecting a file creates no state.
+    """
+    from gateway.keyring import Keyring
+    from gateway.settings_file import load_for_cli
+    from gateway.errors import ConfigError
+    from store.db import open_store
+
+    try:
+        settings = load_for_cli(config or "gateway.ini")
+    except ConfigError:
+        return parsed, unchecked_signature(raw)
+    if not settings.database_path.exists():
+        return parsed, unchecked_signature(raw, "no gateway database under state_dir")
+    if not parsed.encrypted and find_signed_entity(raw, limits) is None:
+        return parsed, SignatureReport()
+
+    store = open_store(settings.database_path)
+    try:
+        opened = Keyring(settings, store).open(raw, parsed.from_address or "")
+    finally:
+        store.close()
+    if opened.decrypted or opened.signed_only:
+        inner = read_message(opened.content, limits)
+        parsed = replace(inner, message_id=parsed.message_id, from_address=parsed.from_address,
+                         from_addresses=parsed.from_addresses, encrypted=parsed.encrypted,
+                         problems=parsed.problems + inner.problems)
+    verdict = opened.verdict
+    reason = None
+    if verdict.reason is not None:
+        reason = f"{verdict.reason}: {verdict.detail}" if verdict.detail else str(verdict.reason)
+    return parsed, SignatureReport(verdict.status, verdict.protocol, verdict.signer, reason)
+
+
+def unchecked_signature(raw: bytes, why: str = "the signature was not checked") -> SignatureReport:
     """Report the signature shape without verifying it, for use before crypto is wired in."""
     entity = find_signed_entity(raw)
     if entity is None:
         return SignatureReport()
-    return SignatureReport(protocol=entity.protocol, reason="signed, but the signature was not checked")
+    return SignatureReport(protocol=entity.protocol, reason=f"signed, but {why}")
 
 
 def build_report(parsed: ParsedMessage, signature: SignatureReport) -> dict[str, Any]:
