@@ -456,3 +456,110 @@ async def test_inspect_shows_verdict_and_decrypts(world: World) -> None:
     assert report["encrypted"] is True
     assert report["signature"]["status"] == "valid"
     assert [a["address"] for a in report["objects"][0]["attendees"]] == [SMIME_GUEST]
+
+
+async def test_key_imported_later_releases_held_invitation(world: World) -> None:
+    await send_request(world)
+    store = world.service.store
+    assert store.get_upn(NOKEY_GUEST)["state"] == "held"
+
+    cert, key = smime_identity(world.work, NOKEY_GUEST, "nokey-guest")
+    imported = await asyncio.to_thread(world.cli, "keys", "import", str(cert))
+    assert imported.returncode == 0, imported.stderr
+    row = await wait_for(lambda: (r := store.get_upn(NOKEY_GUEST)) and r["state"] == "invited" and r, timeout=30)
+    assert row["key_kind"] == "smime"
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    invitation = next(m for m in messages if m.rcpt_tos == (NOKEY_GUEST,) and b"pkcs7-mime" in m.data)
+    (world.work / "nokey.eml").write_bytes(invitation.data)
+    decrypted = subprocess.run(
+        ["openssl", "cms", "-decrypt", "-in", str(world.work / "nokey.eml"), "-recip", str(cert), "-inkey", str(key)],
+        capture_output=True, check=True,
+    ).stdout
+    fields = invitation_fields(verify_gateway_smime(world, decrypted))
+    assert fields["ATTENDEE"] == f"mailto:{NOKEY_GUEST}"
+
+
+async def test_cancel_is_recorded_and_relayed_with_challenge(world: World) -> None:
+    await send_request(world)
+    cancel = request_mail([SMIME_GUEST], invite=False).replace(b"METHOD:REQUEST", b"METHOD:CANCEL")
+    cancel = cancel.replace(b"method=REQUEST", b"method=CANCEL").replace(b"SEQUENCE:0", b"SEQUENCE:1")
+    code, _ = await asyncio.to_thread(send, world.port, ORGANIZER, [SMIME_GUEST], cancel)
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    relayed = messages[-1]
+    assert relayed.rcpt_tos == (SMIME_GUEST,)
+    assert b"METHOD:CANCEL" in relayed.data
+    assert re.search(rb"CHALLENGE:otp-md5 498 [a-z0-9]+\r\n", relayed.data)
+    events = world.service.store.upn_events(SMIME_GUEST)
+    assert events[0]["cancelled"] is not None
+
+
+async def test_operator_commands_list_show_refresh_revoke(world: World) -> None:
+    import json
+
+    await send_request(world)
+    listing = json.loads((await asyncio.to_thread(world.cli, "upn", "list", "--json")).stdout)
+    assert {row["address"]: row["state"] for row in listing} == {
+        SMIME_GUEST: "invited", PGP_GUEST: "invited", NOKEY_GUEST: "held"}
+
+    shown = await asyncio.to_thread(world.cli, "upn", "show", "--json", PGP_GUEST)
+    data = json.loads(shown.stdout)
+    assert data["address"] == PGP_GUEST
+    assert data["state"] == "invited"
+    assert data["activated"] is None
+    assert data["method"] is None
+    assert data["created"].endswith("Z")
+    assert [e["uid"] for e in data["events"]] == [EVENT_UID]
+
+    before = world.service.store.get_upn(PGP_GUEST)
+    refreshed = await asyncio.to_thread(world.cli, "upn", "refresh", PGP_GUEST)
+    assert refreshed.returncode == 0, refreshed.stderr
+    after = world.service.store.get_upn(PGP_GUEST)
+    assert after["otp_seed"] != before["otp_seed"]
+    assert after["invitation_sequence"] == before["invitation_sequence"] + 1
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    assert messages[-1].rcpt_tos == (PGP_GUEST,)
+    assert b"multipart/encrypted" in messages[-1].data
+
+    revoked = await asyncio.to_thread(world.cli, "upn", "revoke", PGP_GUEST)
+    assert revoked.returncode == 0, revoked.stderr
+    row = world.service.store.get_upn(PGP_GUEST)
+    assert row["state"] == "revoked"
+    assert row["otp_last"] is None
+    again = await asyncio.to_thread(world.cli, "upn", "revoke", PGP_GUEST)
+    assert again.returncode == 1
+    assert "already revoked" in again.stderr
+    missing = await asyncio.to_thread(world.cli, "upn", "show", "nobody@remote.example")
+    assert missing.returncode == 1
+    assert "no dynamic UPN nobody@remote.example" in missing.stderr
+
+    # A revoked UPN gets no CHALLENGE in what is relayed to it.
+    code, _ = await asyncio.to_thread(send, world.port, ORGANIZER, [PGP_GUEST], request_mail([PGP_GUEST], invite=False))
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 8, 30)
+    assert b"CHALLENGE" not in messages[-1].data
+
+
+async def test_queue_and_quarantine_commands(world: World) -> None:
+    import json
+
+    await send_request(world)
+    reply = reply_headers(SMIME_GUEST) + reply_entity(SMIME_GUEST)
+    await asyncio.to_thread(send, world.port, SMIME_GUEST, [ORGANIZER], reply)
+    entries = await wait_for(lambda: world.service.store.quarantine_list())
+
+    listing = json.loads((await asyncio.to_thread(world.cli, "quarantine", "list", "--json")).stdout)
+    assert [row["id"] for row in listing] == [entries[0]["id"]]
+    shown = await asyncio.to_thread(world.cli, "quarantine", "show", entries[0]["id"])
+    assert shown.stdout.endswith(reply.decode().replace("\r\n", "\n"))
+    released = await asyncio.to_thread(world.cli, "quarantine", "release", entries[0]["id"])
+    assert released.returncode == 0, released.stderr
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    assert messages[-1].rcpt_tos == (ORGANIZER,)
+    assert world.service.store.quarantine_list() == []
+
+    queue = json.loads((await asyncio.to_thread(world.cli, "queue", "list", "--json")).stdout)
+    assert queue == []
+    dropped = await asyncio.to_thread(world.cli, "queue", "drop", "0123456789ABCDEF")
+    assert dropped.returncode == 1
+    assert "no queued mail with id 0123456789ABCDEF" in dropped.stderr
