@@ -38,3 +38,7 @@ QUEUE_OLDEST_AGE = Gauge(
 AUTH_FAILURES = Counter(
     "imip_gateway_auth_failures", "Failed authentication attempts at the HTTP side", ["endpoint"], registry=REGISTRY,
 )
+AUTH_LOCKOUTS = Counter(
+    "imip_gateway_auth_lockouts", "Lock-outs started by repeated failed logins, by scope (upn, client)", ["scope"],
+    registry=REGISTRY,
+)
