@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "queue",
     "quarantine",
     "smtp_user",
+    "sweep",
     "inspect",
     "otp",
 )
