@@ -48,12 +48,16 @@ def insecure_combinations(settings: Settings) -> list[str]:
         if not _is_loopback(endpoint.host) and not smtp.tls_cert:
             warnings.append(f"[smtp] listen {endpoint} is not on loopback and no tls_cert is set: no STARTTLS")
 
-    if not crypto.smime_cert:
+    made = settings.state_dir / "smime" / "gateway-cert.pem"
+    if not crypto.smime_cert and not made.exists():
         warnings.append(
             "[crypto] smime_cert is empty: serve makes a self-signed gateway certificate, "
             "which attendees' mail clients will not trust; import a CA-issued one with keys import --own"
         )
-    elif _self_signed(crypto.smime_cert):
+    elif not crypto.smime_cert and _self_signed(str(made)):
+        warnings.append(f"the gateway certificate {made} is self-signed: attendees will not trust it; "
+                        "import a CA-issued one with keys import --own")
+    elif crypto.smime_cert and _self_signed(crypto.smime_cert):
         warnings.append(f"[crypto] smime_cert {crypto.smime_cert} is self-signed: attendees will not trust it")
     if not crypto.pgp_key:
         warnings.append("[crypto] pgp_key is empty: serve makes a gateway OpenPGP key that attendees have not verified")

@@ -8,7 +8,6 @@ and a SHA-256 hash of the token, and the mail leaves only encrypted.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
 import secrets
 import time
@@ -26,6 +25,7 @@ from gateway.logs import event, get_logger
 from gateway.metrics import INVITATIONS
 from gateway.settings import Settings
 from gateway.upn_state import state_columns, verifier_state
+from gateway.web.tokens import new_signup_token
 from mime import build_held_notice, parse_cal_address, build_invitation_body, build_invitation_component, canonical_bytes, wrap_outer
 from store.db import Store
 
@@ -55,16 +55,6 @@ class InviteResult:
     actions: list[Callable[[], None]]
     outcome: str
     challenge: str | None = None
-
-
-def new_signup_token() -> tuple[str, str]:
-    """Return a fresh signup token (32 random bytes, base64url) and the SHA-256 hex kept in the store."""
-    token = secrets.token_urlsafe(32)
-    return token, signup_token_hash(token)
-
-
-def signup_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 class Invitations:

@@ -9,9 +9,12 @@ Mail with no calendar is relayed as received without a full parse.
 from __future__ import annotations
 
 import datetime
+import email.policy
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable
+from email.parser import BytesHeaderParser
 from email.utils import make_msgid
 
 from gateway.decision import Decision, Outgoing
@@ -25,16 +28,25 @@ from gateway.reply_flow import ReplyFlow
 from gateway.request_flow import RequestFlow
 from gateway.settings import Settings
 from mime import AmbiguousLine, LimitExceeded, Limits, MalformedCalendar, MimeError, ParsedMessage, build_dsn
-from mime import find_signed_entity, read_message
+from mime import VERDICT_HEADER, calendar_texts, find_signed_entity, read_message, remove_verdict_headers
 from store.db import Store
 from store.outbox import OutboxEntry
 from store.spool import SpooledMessage
 
 log = get_logger("pipeline")
+_HEADERS = BytesHeaderParser(policy=email.policy.compat32)
+
+VERDICT_MARKER = VERDICT_HEADER.lower().encode("ascii")
 
 # Bytes whose absence proves a message carries no calendar, signature or
 # encryption the gateway must look into, checked case-insensitively.
 _MARKERS = (b"text/calendar", b"application/ics", b"pkcs7", b"pgp-", b".ics", b"begin:vcalendar")
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header, read without parsing the body."""
+    value = _HEADERS.parsebytes(raw).get("Message-ID")
+    return str(value).strip() if value else None
 
 
 def might_need_parsing(raw: bytes) -> bool:
@@ -68,17 +80,21 @@ class Pipeline:
         message = self.store.get_spooled(queue_id)
         if message is None:
             return
+        if VERDICT_MARKER in message.raw.lower():
+            # A sender must never pre-set the verdict the gateway vouches for.
+            message = replace(message, raw=remove_verdict_headers(message.raw))
         if not might_need_parsing(message.raw):
-            self.commit(message, self.plain_relay(message))
+            self.commit(message, self.plain_relay(message), message_id_of(message.raw))
             return
         try:
             parsed = read_message(message.raw, self.limits)
         except (LimitExceeded, MimeError) as error:
-            self.commit(message, Decision(quarantine_reason=f"unreadable message: {error}"))
+            reason = f"unreadable message: {error}"
+            self.commit(message, Decision(quarantine_reason=reason), message_id_of(message.raw))
             return
         with self.upn_lock:
             decision = self.decide(message, parsed)
-            self.commit(message, decision)
+            self.commit(message, decision, parsed.message_id)
 
     def plain_relay(self, message: SpooledMessage) -> Decision:
         return Decision(outgoing=relay_copies(
@@ -94,7 +110,7 @@ class Pipeline:
                 return self.replies.handle(message, parsed)
             decision = Decision()
             if parsed.method == "CANCEL":
-                self.record_cancel(parsed, decision)
+                self.record_cancel(message, parsed, decision)
             decision.outgoing += relay_copies(
                 self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos, raw=message.raw,
                 remove_invite=any(a.invite for o in parsed.objects for a in o.attendees), calendar=parsed.has_calendar,
@@ -111,31 +127,37 @@ class Pipeline:
             return False
         return signed is not None and signed.signed_bytes is None
 
-    def record_cancel(self, parsed: ParsedMessage, decision: Decision) -> None:
+    def record_cancel(self, message: SpooledMessage, parsed: ParsedMessage, decision: Decision) -> None:
+        texts = calendar_texts(message.raw, self.limits)
         for item in parsed.objects:
             if item.uid:
-                uid, recurrence_id = item.uid, item.recurrence_id
-                decision.actions.append(lambda: self._cancel(uid, recurrence_id))
+                calendar = next((text for text in texts if f"UID:{item.uid}" in text), None)
+                decision.actions.append(self._cancel_action(item.uid, item.recurrence_id, calendar))
 
-    def _cancel(self, uid: str, recurrence_id: str | None) -> None:
-        count = self.store.cancel_events(uid, recurrence_id)
-        if count:
-            self.store.audit("cancel", "recorded", f"event {uid} cancelled for {count} invitation(s)")
+    def _cancel_action(self, uid: str, recurrence_id: str | None, calendar: str | None) -> Callable[[], None]:
+        def cancel() -> None:
+            count = self.store.cancel_events(uid, recurrence_id, calendar)
+            if count:
+                which = f"occurrence {recurrence_id} of event {uid}" if recurrence_id else f"event {uid}"
+                self.store.audit("cancel", "recorded", f"{which} cancelled for {count} invitation(s)")
 
-    def commit(self, message: SpooledMessage, decision: Decision) -> None:
+        return cancel
+
+    def commit(self, message: SpooledMessage, decision: Decision, message_id: str | None = None) -> None:
         """Queue the mails and make the store changes, then drop the message from the spool, atomically."""
         lifetime = self.settings.relay.max_queue_lifetime
         with self.store.transaction(durable=True):
             for action in decision.actions:
                 action()
             for name, outcome, reason, upn in decision.audit:
-                self.store.audit(name, outcome, reason, queue_id=message.id, upn=upn)
+                self.store.audit(name, outcome, reason, queue_id=message.id, upn=upn, message_id=message_id)
             if decision.quarantine_reason is not None:
                 self.store.quarantine_message(
                     raw=message.raw, reason=decision.quarantine_reason, spool_id=message.id, peer=message.peer,
                     mail_from=message.mail_from, rcpt_tos=message.rcpt_tos,
                 )
-                self.store.audit("pipeline", "quarantined", decision.quarantine_reason, queue_id=message.id)
+                self.store.audit("pipeline", "quarantined", decision.quarantine_reason, queue_id=message.id,
+                                 message_id=message_id)
             for out in decision.outgoing:
                 self.store.enqueue(
                     mail_from=out.mail_from, rcpt_tos=out.rcpt_tos, raw=out.raw,
@@ -145,11 +167,15 @@ class Pipeline:
 
         if decision.quarantine_reason is not None:
             MESSAGES_QUARANTINED.inc()
-            event(log, logging.WARNING, "quarantined", queue_id=message.id, reason=decision.quarantine_reason)
+            event(log, logging.WARNING, "quarantined", queue_id=message.id, message_id=message_id,
+                  reason=decision.quarantine_reason)
         for out in decision.outgoing:
             MESSAGES_RELAYED.labels(out.kind).inc()
-        event(log, logging.INFO, "processed", queue_id=message.id, outgoing=len(decision.outgoing),
-              quarantined=decision.quarantine_reason is not None)
+        for name, outcome, reason, upn in decision.audit:
+            event(log, logging.INFO, name, queue_id=message.id, message_id=message_id, upn=upn, outcome=outcome,
+                  reason=reason)
+        event(log, logging.INFO, "processed", queue_id=message.id, message_id=message_id,
+              outgoing=len(decision.outgoing), quarantined=decision.quarantine_reason is not None)
         if decision.outgoing:
             self.on_outbox()
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from gateway.accounts import normalize_address
 from gateway.decision import Outgoing
 from gateway.upn_state import current_challenge_text
-from mime import Limits, remove_verdict_headers, rewrite
+from mime import Limits, rewrite
 from store.db import Store
 
 
@@ -28,9 +28,8 @@ def relay_copies(
     current challenge (``pending_challenges`` holds those of UPNs created
     by this very message). Everyone else shares one copy. Only calendar
     parts that change are rewritten; without any change the bytes pass
-    through as received, less any inbound verdict header.
+    through as received.
     """
-    raw = remove_verdict_headers(raw) if b"x-imip-gateway-verdict" in raw.lower() else raw
     pending = pending_challenges or {}
     shared: list[str] = []
     personal: list[Outgoing] = []

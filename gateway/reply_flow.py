@@ -11,6 +11,7 @@ Which proofs count is ``[activation] accept``.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 
 from crypto.otp import current_challenge
@@ -27,6 +28,7 @@ from gateway.upn_state import activate_upn, spend_otp
 from mime import (
     CalendarObject,
     Limits,
+    VERDICT_HEADER,
     MimeError,
     ParsedMessage,
     build_relayed_reply,
@@ -49,6 +51,12 @@ class Candidate:
     row: dict[str, object]
     item: CalendarObject
     problems: list[str]
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """The verdict as one printable ASCII line of at most 300 characters, fit for a header field."""
+    text = re.sub(r"[^\x20-\x7e]+", " ", str(verdict)).strip()
+    return text[:300]
 
 
 class ReplyFlow:
@@ -84,7 +92,8 @@ class ReplyFlow:
             )
             return decision
         has_pw = any(item.pw for item in inner.objects)
-        decision.outgoing += self.relayed(message, opened, inner, strip_password=has_pw)
+        decision.outgoing += self.relayed(message, opened, inner, strip_password=has_pw,
+                                          mark_unverified=unverified and not activated)
         return decision
 
     # --- reading ------------------------------------------------------------------
@@ -231,12 +240,19 @@ class ReplyFlow:
     # --- relaying -----------------------------------------------------------------
 
     def relayed(
-        self, message: SpooledMessage, opened: Opened, inner: ParsedMessage, strip_password: bool
+        self, message: SpooledMessage, opened: Opened, inner: ParsedMessage, strip_password: bool,
+        mark_unverified: bool = False,
     ) -> list[Outgoing]:
-        """The REPLY as it goes to the organizer: as received unless PW or encryption must go."""
+        """The REPLY as it goes to the organizer: as received unless PW or encryption must go.
+
+        A REPLY that proved nothing but is relayed (``unverified_reply =
+        relay``) carries the verdict header, so the organizer can tell.
+        """
         raw = message.raw
         if opened.decrypted or (strip_password and (opened.signed_only or opened.verdict.status != "none")):
-            raw = build_relayed_reply(opened.content, message.raw, str(opened.verdict))
+            raw = build_relayed_reply(opened.content, message.raw, verdict_text(opened.verdict))
+        elif mark_unverified:
+            raw = f"{VERDICT_HEADER}: unverified REPLY; {verdict_text(opened.verdict)}\r\n".encode("ascii") + raw
         if strip_password:
             raw = strip_pw(raw, self.limits)
         return relay_copies(self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos,

@@ -7,12 +7,20 @@ import logging
 import signal
 from contextlib import suppress
 
+from aiohttp import web
+
+from crypto.otp import VerifierState, current_challenge
 from gateway.config_warnings import insecure_combinations
 from gateway.delivery import Delivery
+from gateway.imap_intake import envelope_from_headers
+from gateway.imap_poller import ImapPoller
+from gateway.lifecycle import run_sweeper
 from gateway.logs import event, get_logger
+from gateway.metrics import MESSAGES_RECEIVED
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.smtp_listener import start_listeners
+from gateway.web.app import start_web
 from gateway.worker import PipelineWorker
 from store.db import Store, open_store
 
@@ -34,6 +42,8 @@ class Service:
         self.pipeline.on_outbox = self.delivery.notify
         self.servers: list[asyncio.base_events.Server] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.web: web.AppRunner | None = None
+        self.imap: ImapPoller | None = None
         self.stopping = asyncio.Event()
         self.stopped = asyncio.Event()
 
@@ -46,7 +56,14 @@ class Service:
             asyncio.create_task(self.worker.run(), name="pipeline"),
             asyncio.create_task(self.delivery.run(), name="delivery"),
             asyncio.create_task(self.release_held_periodically(), name="release-held"),
+            asyncio.create_task(run_sweeper(self.settings, self.store, self.stopping), name="lifecycle"),
         ]
+        if self.settings.imap.enabled:
+            self.imap = ImapPoller(self.settings.imap, self.imap_password(), self.spool_polled, get_logger("imap"))
+            self.tasks.append(asyncio.create_task(self.imap.run(), name="imap"))
+        self.web = await start_web(
+            self.settings, self.store, workers_alive=self.workers_alive, on_otp_spent=self.otp_spent,
+        )
         event(log, logging.INFO, "started", state_dir=str(self.settings.state_dir))
 
     async def release_held_periodically(self) -> None:
@@ -61,8 +78,50 @@ class Service:
             except TimeoutError:
                 pass
 
+    def workers_alive(self) -> dict[str, bool]:
+        # The lifecycle task ends at once under policy = keep; that is not a failure.
+        return {task.get_name(): not task.done() or task.get_name() == "lifecycle" for task in self.tasks}
+
+    def imap_password(self) -> str:
+        with open(self.settings.imap.password_file, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+
+    async def spool_polled(self, raw: bytes) -> None:
+        """Spool one mail fetched over IMAP; raising leaves it in the mailbox for the next round."""
+        mail_from, rcpt_tos = envelope_from_headers(raw, self.settings)
+        if not rcpt_tos:
+            event(log, logging.WARNING, "imap-no-recipient",
+                  reason="no To or Cc address in a local domain; the mail is moved without relaying")
+            await asyncio.to_thread(self.store.quarantine_message, raw=raw, reason="polled mail has no local recipient",
+                                    peer=f"imap:{self.settings.imap.host}", mail_from=mail_from)
+            return
+        queue_id = await asyncio.to_thread(
+            lambda: self.store.spool_message(raw=raw, peer=f"imap:{self.settings.imap.host}", helo=None,
+                                             mail_from=mail_from, rcpt_tos=rcpt_tos, trusted=False, source="imap")
+        )
+        MESSAGES_RECEIVED.labels("imap").inc()
+        event(log, logging.INFO, "accepted", queue_id=queue_id, source="imap", mail_from=mail_from,
+              rcpt_count=len(rcpt_tos), size=len(raw))
+        self.worker.notify(queue_id)
+
+    async def otp_spent(self, address: str, state: VerifierState) -> None:
+        """After a one-time password is used at the HTTP side, refresh a key that is nearly used up."""
+        if current_challenge(state).sequence >= self.settings.invitation.otp_refresh_below:
+            return
+
+        def refresh() -> None:
+            with self.pipeline.upn_lock:
+                outgoing, actions = self.pipeline.invitations.refresh(address, "OTP sequence nearly used up")
+                self.pipeline.commit_extra(outgoing, actions)
+
+        await asyncio.to_thread(refresh)
+
     async def stop(self) -> None:
         self.stopping.set()
+        if self.web is not None:
+            await self.web.cleanup()
+        if self.imap is not None:
+            await self.imap.stop()
         for server in self.servers:
             server.close()
         for server in self.servers:

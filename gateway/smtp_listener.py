@@ -22,6 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from gateway.logs import event, get_logger
+from gateway.metrics import MESSAGES_RECEIVED
 from gateway.settings import Settings
 from gateway.smtp_auth import check_password, read_users
 from store.db import Store
@@ -125,6 +126,7 @@ class GatewayHandler:
                 tls=session.ssl is not None,
             ),
         )
+        MESSAGES_RECEIVED.labels("smtp").inc()
         event(
             log, logging.INFO, "accepted",
             queue_id=queue_id, peer=peer, mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),

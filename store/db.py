@@ -28,7 +28,10 @@ def open_store(path: str | os.PathLike[str]) -> Store:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds quarantined mail and password hashes: owner only.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")

@@ -68,7 +68,8 @@ class UpnsMixin(StoreBase):
                 "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (upn, uid, recurrence_id) DO UPDATE SET "
                 "sequence = excluded.sequence, partstat = excluded.partstat, summary = excluded.summary, "
-                "start = excluded.start, calendar = excluded.calendar, recorded = excluded.recorded "
+                "start = excluded.start, calendar = excluded.calendar, recorded = excluded.recorded, "
+                "cancelled = NULL "
                 "WHERE excluded.sequence >= upn_events.sequence",
                 (upn, uid, recurrence_id, sequence, partstat, summary, start, calendar, time.time()),
             )
@@ -88,14 +89,22 @@ class UpnsMixin(StoreBase):
         rows = self.query("SELECT 1 FROM upn_events WHERE upn = ? AND uid = ? LIMIT 1", (upn, uid))
         return bool(rows)
 
-    def cancel_events(self, uid: str, recurrence_id: str | None = None) -> int:
-        """Mark the recorded events with this UID (one occurrence, or all) as cancelled."""
+    def cancel_events(self, uid: str, recurrence_id: str | None = None, calendar: str | None = None) -> int:
+        """Mark the recorded events with this UID (all, or one occurrence) as cancelled.
+
+        Cancelling one occurrence of a series recorded only as its master adds
+        a cancelled row for that occurrence, carrying the CANCEL's calendar.
+        Returns how many rows are now cancelled by this call.
+        """
+        now = time.time()
         with self.transaction() as db:
-            if recurrence_id:
-                cursor = db.execute(
-                    "UPDATE upn_events SET cancelled = ? WHERE uid = ? AND recurrence_id = ?",
-                    (time.time(), uid, recurrence_id),
-                )
-            else:
-                cursor = db.execute("UPDATE upn_events SET cancelled = ? WHERE uid = ?", (time.time(), uid))
-            return cursor.rowcount
+            if not recurrence_id:
+                return db.execute("UPDATE upn_events SET cancelled = ? WHERE uid = ?", (now, uid)).rowcount
+            db.execute(
+                "INSERT OR IGNORE INTO upn_events (upn, uid, recurrence_id, sequence, calendar, recorded) "
+                "SELECT DISTINCT upn, uid, ?, 0, ?, ? FROM upn_events WHERE uid = ? AND recurrence_id = ''",
+                (recurrence_id, calendar, now, uid),
+            )
+            return db.execute(
+                "UPDATE upn_events SET cancelled = ? WHERE uid = ? AND recurrence_id = ?", (now, uid, recurrence_id)
+            ).rowcount

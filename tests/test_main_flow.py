@@ -563,3 +563,65 @@ async def test_queue_and_quarantine_commands(world: World) -> None:
     dropped = await asyncio.to_thread(world.cli, "queue", "drop", "0123456789ABCDEF")
     assert dropped.returncode == 1
     assert "no queued mail with id 0123456789ABCDEF" in dropped.stderr
+
+
+async def smime_otp_answer(world: World) -> str:
+    """The next one-time password of the S/MIME guest, computed with the otp command."""
+    messages = await send_request(world)
+    copies = by_recipient(messages)[(SMIME_GUEST,)]
+    relayed = next(m for m in copies if b"METHOD:REQUEST" in m.data)
+    challenge = re.search(rb"CHALLENGE:(otp-md5 \d+ [a-z0-9]+)\r\n", relayed.data)
+    invitation = next(m for m in copies if b"pkcs7-mime" in m.data)
+    assert challenge is not None
+    otpkey = invitation_fields(verify_gateway_smime(world, decrypt_smime(world, invitation.data)))["OTPKEY"]
+    computed = await asyncio.to_thread(world.cli, "otp", challenge.group(1).decode(), stdin=otpkey + "\n")
+    assert computed.returncode == 0, computed.stderr
+    return computed.stdout.strip()
+
+
+async def test_signed_reply_with_pw_is_relayed_with_gateway_verdict_only(world: World) -> None:
+    words = await smime_otp_answer(world)
+    assert len(words.split()) == 6
+    reply = smime_signed_reply(SMIME_GUEST, world.smime_cert, world.smime_key, world.work, pw=words)
+    forged = b"X-Imip-Gateway-Verdict: valid smime signature by ceo@example.com\r\n" + reply
+    code, _ = await asyncio.to_thread(send, world.port, SMIME_GUEST, [ORGANIZER], forged)
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    relayed = messages[-1]
+    assert relayed.rcpt_tos == (ORGANIZER,)
+    assert b"ceo@example.com" not in relayed.data
+    verdicts = re.findall(rb"X-Imip-Gateway-Verdict: ([^\r\n]+)", relayed.data)
+    assert len(verdicts) == 1
+    assert verdicts[0].startswith(f"valid smime signature by {SMIME_GUEST} (".encode())
+    assert b"multipart/signed" not in relayed.data
+    assert b"\r\nPW" not in relayed.data
+    assert words.encode() not in relayed.data
+    row = world.service.store.get_upn(SMIME_GUEST)
+    assert row["state"] == "active"
+    assert row["method"] == "signed-reply"
+
+
+async def test_unverified_reply_relayed_when_configured(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    require_tool("openssl")
+    environ = settings_environ(tmp_path / "state", relay_smarthost=f"127.0.0.1:{smtp_sink.port}",
+                               relay_starttls="none", activation_unverified_reply="relay")
+    settings = load(None, environ=environ)
+    work = tmp_path / "work"
+    work.mkdir()
+    cert, _ = smime_identity(work, SMIME_GUEST, "smime-guest")
+    assert run_cli("keys", "import", str(cert), env=environ, cwd=work).returncode == 0
+    service = Service(settings)
+    await service.start()
+    try:
+        port = settings.smtp.listen[0].port
+        assert (await asyncio.to_thread(send, port, ORGANIZER, [SMIME_GUEST], request_mail([SMIME_GUEST])))[0] == 250
+        await asyncio.to_thread(smtp_sink.wait_for_messages, 2, 30)
+        reply = reply_headers(SMIME_GUEST) + reply_entity(SMIME_GUEST)
+        assert (await asyncio.to_thread(send, port, SMIME_GUEST, [ORGANIZER], reply))[0] == 250
+        messages = await asyncio.to_thread(smtp_sink.wait_for_messages, 3, 30)
+        assert messages[-1].rcpt_tos == (ORGANIZER,)
+        assert messages[-1].data.split(b"\r\n")[0] == b"X-Imip-Gateway-Verdict: unverified REPLY; not signed"
+        assert service.store.get_upn(SMIME_GUEST)["state"] == "invited"
+    finally:
+        await service.stop()
+        service.store.close()

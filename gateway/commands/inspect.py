@@ -115,7 +115,7 @@ def open_with_gateway_keys(
         inner = read_message(opened.content, limits)
         parsed = replace(inner, message_id=parsed.message_id, from_address=parsed.from_address,
                          from_addresses=parsed.from_addresses, encrypted=parsed.encrypted,
-                         problems=parsed.problems + inner.problems)
+                         problems=parsed.problems + tuple(p for p in inner.problems if "From address" not in p))
     verdict = opened.verdict
     reason = None
     if verdict.reason is not None:

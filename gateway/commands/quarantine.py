@@ -8,6 +8,7 @@ import sys
 
 from gateway.commands.common import iso_time, open_cli_store, print_json, print_table
 from gateway.errors import NotFound
+from mime import MimeError, remove_verdict_headers, strip_pw
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.set_defaults(handler=run_list)
     for name, handler, text in (
         ("show", run_show, "print the message as received"),
-        ("release", run_release, "queue the message for delivery unchanged"),
+        ("release", run_release, "queue the message for delivery, without any PW or verdict header"),
         ("drop", run_drop, "delete the message"),
     ):
         action = actions.add_parser(name, help=text)
@@ -59,15 +60,26 @@ def run_release(args: argparse.Namespace) -> int:
     rcpt_tos = json.loads(entry["rcpt_tos"] or "[]")
     if not rcpt_tos:
         raise NotFound(f"quarantined message {args.id} has no recipients to release it to; drop it instead")
+    raw = releasable(bytes(entry["raw"]))
     with store.transaction(durable=True):
         outbox_id = store.enqueue(
-            mail_from=entry["mail_from"] or "", rcpt_tos=rcpt_tos, raw=bytes(entry["raw"]),
+            mail_from=entry["mail_from"] or "", rcpt_tos=rcpt_tos, raw=raw,
             lifetime=settings.relay.max_queue_lifetime, kind="released", spool_id=entry["spool_id"],
         )
         store.quarantine_drop(args.id)
         store.audit("quarantine", "released", "operator", queue_id=entry["spool_id"])
     print(f"{args.id} released as outbox entry {outbox_id}")
     return 0
+
+
+def releasable(raw: bytes) -> bytes:
+    """The message as released: no sender-set verdict header and no PW, which are never relayed."""
+    raw = remove_verdict_headers(raw)
+    try:
+        return strip_pw(raw)
+    except MimeError:
+        # A calendar that cannot be rewritten carries nothing the gateway can remove.
+        return raw
 
 
 def run_drop(args: argparse.Namespace) -> int:
