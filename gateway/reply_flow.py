@@ -74,9 +74,10 @@ class ReplyFlow:
         candidates = self.candidates(inner)
         decision = Decision()
 
+        has_pw = any(item.pw for item in inner.objects)
         if not candidates:
             # Not a REPLY from a dynamic UPN: relayed as received, or as decrypted content.
-            decision.outgoing += self.relayed(message, opened, inner, strip_password=False)
+            decision.outgoing += self.relayed(message, opened, inner, strip_password=has_pw)
             return decision
 
         activated = False
@@ -87,11 +88,10 @@ class ReplyFlow:
             unverified |= outcome == "refused"
 
         if unverified and not activated and self.settings.activation.unverified_reply == "quarantine":
-            decision.quarantine_reason = "REPLY from an invited dynamic UPN proved nothing: " + "; ".join(
+            decision.quarantine_reason = "REPLY from a dynamic UPN proved nothing: " + "; ".join(
                 problem for candidate in candidates for problem in candidate.problems
             )
             return decision
-        has_pw = any(item.pw for item in inner.objects)
         decision.outgoing += self.relayed(message, opened, inner, strip_password=has_pw,
                                           mark_unverified=unverified and not activated)
         return decision
@@ -130,7 +130,7 @@ class ReplyFlow:
                 if not attendee.address.is_mail or address in seen:
                     continue
                 row = self.store.get_upn(address)
-                if row is None or row["state"] not in ("invited", "active"):
+                if row is None or row["state"] == "held":
                     continue
                 seen.add(address)
                 found.append(Candidate(address, row, item, []))
@@ -141,6 +141,12 @@ class ReplyFlow:
     def judge(self, candidate: Candidate, verdict: Verdict, parsed: ParsedMessage, decision: Decision) -> str:
         """Decide one candidate; returns "activated", "refused" or "relayed" (an already active UPN)."""
         item, address = candidate.item, candidate.address
+        if candidate.row["state"] == "revoked":
+            # A revoked UPN has no verifier state left; nothing it sends proves anything.
+            candidate.problems.append(f"{address} is revoked")
+            decision.audit.append(("activation", "refused", f"{address} is revoked", address))
+            event(log, logging.WARNING, "activation-refused", upn=address, reason="revoked")
+            return "refused"
         pw_ok = self.check_pw(candidate, decision) if item.pw else False
         self.record_partstat(candidate, decision)
         if candidate.row["state"] == "active":

@@ -154,12 +154,11 @@ async def world(tmp_path: Path, smtp_sink: SmtpSink) -> AsyncIterator[World]:
     require_tool("openssl")
     require_tool("gpg")
     state = tmp_path / "state"
-    web_port = settings_environ(state)["IMIP_GATEWAY_WEB_LISTEN"].rsplit(":", 1)[1]
     environ = settings_environ(
         state, relay_smarthost=f"127.0.0.1:{smtp_sink.port}", relay_starttls="none",
-        web_public_url=f"http://127.0.0.1:{web_port}", calendar_target="cap://cal.example.com",
-        invitation_from="calendar@example.com",
+        calendar_target="cap://cal.example.com", invitation_from="calendar@example.com",
     )
+    environ["IMIP_GATEWAY_WEB_PUBLIC_URL"] = "http://" + environ["IMIP_GATEWAY_WEB_LISTEN"]
     work = tmp_path / "work"
     work.mkdir()
     smime_cert, smime_key = smime_identity(work, SMIME_GUEST, "smime-guest")
@@ -354,7 +353,7 @@ async def test_reply_signed_by_another_key_does_not_activate(world: World) -> No
     assert code == 250
     store = world.service.store
     entries = await wait_for(lambda: store.quarantine_list())
-    assert "REPLY from an invited dynamic UPN proved nothing" in entries[0]["reason"]
+    assert "REPLY from a dynamic UPN proved nothing" in entries[0]["reason"]
     assert store.get_upn(SMIME_GUEST)["state"] == "invited"
 
 
