@@ -8,8 +8,6 @@ Each package raises its own errors, because ``mime``, ``crypto`` and
     │   ├── ConfigError                      gateway.ini or environment invalid
     │   ├── ReplyError                       a message gets a definite SMTP reply
     │   │   ├── RelayDenied                  recipient not allowed for this client (550)
-    │   │   ├── MessageTooLarge              over [smtp] max_message_size (552)
-    │   │   ├── TlsRequired                  [smtp] require_tls and no STARTTLS yet (530)
     │   │   └── TemporaryFailure             spool or store unavailable (451)
     │   └── NotFound                         a CLI argument names nothing known
     ├── mime.errors.MimeError                mail or calendar unreadable or over a limit
@@ -17,9 +15,10 @@ Each package raises its own errors, because ``mime``, ``crypto`` and
     │   └── OtpError                         RFC 2289 values and checks
     └── store.errors.StoreError              database unusable or schema too new
 
-The SMTP listener maps each ``ReplyError`` to its reply through
-``smtp_reply``; any other exception during a session is answered 451 with
-the queue id, and the detail goes to the log only.
+The SMTP listener answers with ``ReplyError.smtp_reply()``; any other
+exception during a session is answered as a ``TemporaryFailure``, and the
+detail goes to the log only. aiosmtpd itself answers oversized mail (552)
+and MAIL before a required STARTTLS (530).
 """
 
 from __future__ import annotations
@@ -50,16 +49,6 @@ class ReplyError(GatewayError):
 class RelayDenied(ReplyError):
     code = 550
     enhanced = "5.7.1"
-
-
-class MessageTooLarge(ReplyError):
-    code = 552
-    enhanced = "5.3.4"
-
-
-class TlsRequired(ReplyError):
-    code = 530
-    enhanced = "5.7.0"
 
 
 class TemporaryFailure(ReplyError):

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from gateway.errors import RelayDenied, TemporaryFailure
 from gateway.logs import event, get_logger
 from gateway.metrics import MESSAGES_RECEIVED
 from gateway.settings import Settings
@@ -93,10 +94,9 @@ class GatewayHandler:
             return f"501 5.1.3 Invalid recipient address <{address}>: use local-part@domain"
         if not self.is_trusted(session) and recipient_domain(address) not in self.local_domains:
             event(log, logging.INFO, "relay-denied", peer=peer_address(session), rcpt=address)
-            return (
-                f"550 5.7.1 Relaying denied for <{address}>: not a local domain; "
-                "authenticate or send from a trusted network"
-            )
+            return RelayDenied(
+                f"Relaying denied for <{address}>: not a local domain; authenticate or send from a trusted network"
+            ).smtp_reply()
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
@@ -147,7 +147,7 @@ class GatewayHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("session-error", exc_info=error, extra={"fields": {"error": type(error).__name__}})
-        return "451 4.3.0 Temporary local problem, please try again later"
+        return TemporaryFailure("Temporary local problem, please try again later").smtp_reply()
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any

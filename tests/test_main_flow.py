@@ -624,3 +624,66 @@ async def test_unverified_reply_relayed_when_configured(tmp_path: Path, smtp_sin
     finally:
         await service.stop()
         service.store.close()
+
+
+async def test_nearly_used_key_is_refreshed_after_pw_reply(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    require_tool("gpg")
+    environ = settings_environ(tmp_path / "state", relay_smarthost=f"127.0.0.1:{smtp_sink.port}",
+                               relay_starttls="none", invitation_otp_sequence="11",
+                               invitation_otp_refresh_below="10")
+    work = tmp_path / "work"
+    work.mkdir()
+    pgp_home = work / "pgp-guest"
+    (work / "guest.asc").write_bytes(pgp_identity(pgp_home, PGP_GUEST))
+    assert run_cli("keys", "import", str(work / "guest.asc"), env=environ, cwd=work).returncode == 0
+    settings = load(None, environ=environ)
+    service = Service(settings)
+    await service.start()
+    try:
+        port = settings.smtp.listen[0].port
+        assert (await asyncio.to_thread(send, port, ORGANIZER, [PGP_GUEST], request_mail([PGP_GUEST])))[0] == 250
+        messages = await asyncio.to_thread(smtp_sink.wait_for_messages, 2, 30)
+        relayed = next(m for m in messages if b"METHOD:REQUEST" in m.data)
+        challenge = re.search(rb"CHALLENGE:(otp-md5 10 [a-z0-9]+)\r\n", relayed.data)
+        assert challenge is not None
+        invitation = next(m for m in messages if b"multipart/encrypted" in m.data)
+        armored = re.search(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", invitation.data, re.S)
+        assert armored is not None
+        otpkey = invitation_fields(gpg(pgp_home, "--decrypt", stdin=armored.group(0)).stdout)["OTPKEY"]
+        computed = run_cli("otp", challenge.group(1).decode(), stdin=otpkey + "\n", env=environ, cwd=work)
+        before = service.store.get_upn(PGP_GUEST)
+
+        reply = reply_headers(PGP_GUEST) + reply_entity(PGP_GUEST, pw=computed.stdout.strip())
+        assert (await asyncio.to_thread(send, port, PGP_GUEST, [ORGANIZER], reply))[0] == 250
+        messages = await asyncio.to_thread(smtp_sink.wait_for_messages, 4, 30)
+        refreshed = next(m for m in messages[2:] if m.rcpt_tos == (PGP_GUEST,))
+        armored = re.search(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", refreshed.data, re.S)
+        assert armored is not None
+        fields = invitation_fields(gpg(pgp_home, "--decrypt", stdin=armored.group(0)).stdout)
+        assert fields["SEQUENCE"] == "1"
+        assert fields["UID"] == before["invitation_uid"]
+        assert fields["OTPKEY"] != otpkey
+        after = service.store.get_upn(PGP_GUEST)
+        assert after["state"] == "active"
+        assert after["otp_sequence"] == 11
+        assert after["otp_seed"] != before["otp_seed"]
+    finally:
+        await service.stop()
+        service.store.close()
+
+
+async def test_refresh_with_revoked_key_holds_upn(world: World) -> None:
+    await send_request(world)
+    store = world.service.store
+    fingerprint = store.get_upn(SMIME_GUEST)["key_fingerprint"]
+    record = store.get_key(fingerprint)
+    store.put_key({**record, "revoked": True})
+
+    result = await asyncio.to_thread(world.cli, "upn", "refresh", SMIME_GUEST)
+    assert result.returncode == 1
+    assert f"{SMIME_GUEST} is held" in result.stdout
+    row = store.get_upn(SMIME_GUEST)
+    assert row["state"] == "held"
+    assert row["otp_last"] is None
+    latest = store.audit_entries(upn=SMIME_GUEST, limit=1)[0]
+    assert (latest["event"], latest["outcome"]) == ("refresh", "held")
