@@ -21,7 +21,7 @@ class AuditMixin(StoreBase):
     ) -> None:
         """Append one decision; joins the caller's transaction when there is one."""
         with self.transaction() as db:
-            db["audit"].insert(
+            db.table("audit").insert(
                 {
                     "at": time.time(),
                     "event": event,

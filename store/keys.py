@@ -19,7 +19,7 @@ class KeysMixin(StoreBase):
         addresses = sorted({address.lower() for address in record["addresses"]})
         with self.transaction() as db:
             db.execute("DELETE FROM key_addresses WHERE fingerprint = ?", (record["fingerprint"],))
-            db["keys"].upsert(
+            db.table("keys").upsert(
                 {
                     "fingerprint": record["fingerprint"],
                     "kind": record["kind"],
@@ -33,7 +33,7 @@ class KeysMixin(StoreBase):
                 pk="fingerprint",
             )
             for address in addresses:
-                db["key_addresses"].insert({"address": address, "fingerprint": record["fingerprint"]})
+                db.table("key_addresses").insert({"address": address, "fingerprint": record["fingerprint"]})
 
     def keys_for_address(self, address: str) -> list[dict[str, Any]]:
         """Keys that bind ``address`` (compared in lower case), newest import first."""

@@ -57,7 +57,7 @@ class OutboxMixin(StoreBase):
         entry_id = new_id()
         now = time.time()
         with self.transaction(durable=True) as db:
-            db["outbox"].insert(
+            db.table("outbox").insert(
                 {
                     "id": entry_id,
                     "spool_id": spool_id,

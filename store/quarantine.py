@@ -24,7 +24,7 @@ class QuarantineMixin(StoreBase):
         """Store a message and why it was held; returns the quarantine id."""
         entry_id = new_id()
         with self.transaction(durable=True) as db:
-            db["quarantine"].insert(
+            db.table("quarantine").insert(
                 {
                     "id": entry_id,
                     "created": time.time(),

@@ -61,7 +61,7 @@ class SpoolMixin(StoreBase):
         """Commit one accepted message durably and return its queue id."""
         queue_id = new_id()
         with self.transaction(durable=True) as db:
-            db["spool"].insert(
+            db.table("spool").insert(
                 {
                     "id": queue_id,
                     "received": time.time(),

@@ -22,7 +22,7 @@ class UpnsMixin(StoreBase):
             raise ValueError(f"UPN state {state!r} is not one of {', '.join(UPN_STATES)}")
         now = time.time()
         with self.transaction() as db:
-            db["upns"].insert(
+            db.table("upns").insert(
                 {"address": address, "original": original, "state": state, "created": now, "updated": now, **fields}
             )
 
@@ -31,7 +31,7 @@ class UpnsMixin(StoreBase):
         if "state" in fields and fields["state"] not in UPN_STATES:
             raise ValueError(f"UPN state {fields['state']!r} is not one of {', '.join(UPN_STATES)}")
         with self.transaction() as db:
-            db["upns"].update(address, {**fields, "updated": time.time()})
+            db.table("upns").update(address, {**fields, "updated": time.time()})
 
     def get_upn(self, address: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM upns WHERE address = ?", (address,))
