@@ -1,7 +1,7 @@
 """Delivery: the outbox worker that hands mail to the smarthost.
 
 Each entry is tried per ``[relay] retry_schedule`` until
-``max_queue_lifetime``; a 5xx answer, or the end of the lifetime, turns the
+``max_queue_lifetime``; a 5xx reply, or the end of the lifetime, turns the
 failed recipients into a DSN to the envelope sender (never to an empty
 sender). An entry is removed only after the smarthost accepted it, so a
 crash between the two may send a duplicate but never loses mail.
@@ -33,7 +33,7 @@ CONNECT_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Failure:
-    """One recipient the smarthost refused, with its SMTP answer."""
+    """One recipient the smarthost refused, with its SMTP reply."""
 
     recipient: str
     code: int

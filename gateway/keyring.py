@@ -51,7 +51,7 @@ class Opened:
 
 
 def own_smime_paths(settings: Settings) -> tuple[Path, Path]:
-    """Where the gateway's certificate and key are: configured, or under state_dir."""
+    """Return where the gateway's certificate and key are: configured, or under state_dir."""
     if settings.crypto.smime_cert:
         return Path(settings.crypto.smime_cert), Path(settings.crypto.smime_key)
     folder = settings.state_dir / "smime"
@@ -153,7 +153,7 @@ class Keyring:
     # --- encrypting to attendees -------------------------------------------
 
     def encryption_key(self, address: str, now: datetime.datetime | None = None) -> KeyRecord | None:
-        """The attendee's usable certificate or key, per ``[invitation] prefer``."""
+        """Choose the attendee's usable certificate or key, per ``[invitation] prefer``."""
         records = [KeyRecord.from_dict(row) for row in self.store.keys_for_address(address)]
         return choose_encryption_key(records, self.settings.invitation.prefer, now)  # type: ignore[arg-type]
 

@@ -44,7 +44,7 @@ _MARKERS = (b"text/calendar", b"application/ics", b"pkcs7", b"pgp-", b".ics", b"
 
 
 def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID header, read without parsing the body."""
+    """Return the Message-ID header, read without parsing the body."""
     value = _HEADERS.parsebytes(raw).get("Message-ID")
     return str(value).strip() if value else None
 
@@ -198,7 +198,7 @@ class Pipeline:
             self.commit_extra(outgoing, actions)
 
     def build_dsn(self, entry: OutboxEntry, failures: list[Failure]) -> bytes:
-        """One DSN for the first failed recipient, listing every failure in its diagnostic."""
+        """Build a DSN for the first failed recipient, listing every failure in its diagnostic."""
         first = failures[0]
         diagnostic = "; ".join(f"{f.recipient}: {f.code} {f.message}" for f in failures)
         now = datetime.datetime.now(datetime.timezone.utc)

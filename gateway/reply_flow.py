@@ -54,7 +54,7 @@ class Candidate:
 
 
 def verdict_text(verdict: Verdict) -> str:
-    """The verdict as one printable ASCII line of at most 300 characters, fit for a header field."""
+    """Return the verdict as one printable ASCII line of at most 300 characters, fit for a header field."""
     text = re.sub(r"[^\x20-\x7e]+", " ", str(verdict)).strip()
     return text[:300]
 
@@ -109,7 +109,7 @@ class ReplyFlow:
         return opened
 
     def read_inner(self, opened: Opened, parsed: ParsedMessage) -> ParsedMessage:
-        """The calendar that counts: from the signed or decrypted content when there is one."""
+        """Read the calendar that counts: the signed or decrypted content when there is one."""
         if not opened.decrypted and not opened.signed_only:
             return parsed
         try:
@@ -171,7 +171,7 @@ class ReplyFlow:
         return "activated"
 
     def structure_problems(self, candidate: Candidate) -> list[str]:
-        """Activation rules 1 and 3: named exactly once, for an event the UPN was invited to."""
+        """List what breaks the rules that the REPLY names the UPN exactly once, for an event it was invited to."""
         item, address = candidate.item, candidate.address
         problems = []
         mentions = sum(
@@ -217,7 +217,7 @@ class ReplyFlow:
             ACTIVATIONS.labels(method).inc()
 
     def signature_proves(self, candidate: Candidate, verdict: Verdict, parsed: ParsedMessage) -> bool:
-        """A valid signature by the pinned key, from and for the invited address."""
+        """Tell whether the signature is valid, by the pinned key, and from and for the invited address."""
         pinned = candidate.row.get("key_fingerprint")
         return (
             verdict.is_valid
