@@ -60,7 +60,10 @@ def insecure_combinations(settings: Settings) -> list[str]:
     elif crypto.smime_cert and _self_signed(crypto.smime_cert):
         warnings.append(f"[crypto] smime_cert {crypto.smime_cert} is self-signed: attendees will not trust it")
     if not crypto.pgp_key:
-        warnings.append("[crypto] pgp_key is empty: serve makes a gateway OpenPGP key that attendees have not verified")
+        warnings.append(
+            "[crypto] pgp_key is empty: the gateway uses an OpenPGP key it made itself, which attendees have "
+            "not verified; publish its fingerprint (keys list) or import your own with keys import --own"
+        )
 
     if relay.starttls != "required" and not _is_loopback(relay.smarthost.host):
         warnings.append(

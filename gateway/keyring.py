@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -78,6 +79,16 @@ class Keyring:
         if self._home is None:
             self._home = GnupgHome(self.settings.gnupg_home)
         return self._home
+
+    def close(self) -> None:
+        """Stop the gpg-agent that gpg started for the gateway's home, which would outlive the service."""
+        if self._home is None:
+            return
+        try:
+            subprocess.run(["gpgconf", "--homedir", str(self._home.path), "--kill", "gpg-agent"],
+                           capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            event(log, logging.WARNING, "gpg-agent-stop-failed", home=str(self._home.path), error=str(error))
 
     def ensure_own_keys(self) -> None:
         """Make the gateway's certificate and OpenPGP key when none exists yet."""

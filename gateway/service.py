@@ -131,6 +131,7 @@ class Service:
         for task in self.tasks:
             with suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=60)
+        await asyncio.to_thread(self.pipeline.keyring.close)
         event(log, logging.INFO, "stopped")
         self.stopped.set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gateway.settings import Settings, load
@@ -15,5 +16,8 @@ def load_for_cli(config: str) -> Settings:
     An explicitly named file that does not exist is an error.
     """
     if config == DEFAULT_CONFIG and not Path(config).exists():
-        return load(None)
+        settings = load(None)
+        print(f"imip-gateway: no ./{DEFAULT_CONFIG} here; using built-in defaults with state in "
+              f"{settings.state_dir} (pass -c to name a settings file)", file=sys.stderr)
+        return settings
     return load(config)

@@ -48,3 +48,12 @@ def state_dir(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir()
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the gpg-agents that gpg started for the tests' temporary GnuPG homes."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or shutil.which("pkill") is None:
+        return
+    basetemp = factory.getbasetemp()
+    subprocess.run(["pkill", "-f", f"gpg-agent --homedir {basetemp}"], check=False, capture_output=True)

@@ -128,6 +128,11 @@ def _import_attendees(settings: Settings, files: list[str]) -> list[KeyRecord]:
     home: GnupgHome | None = None
     for name in files:
         data = _read(Path(name))
+        if b"PRIVATE KEY-----" in data or b"BEGIN PGP PRIVATE KEY BLOCK" in data:
+            raise GatewayError(
+                f"{name} contains a private key; import the attendee's certificate or OpenPGP public key, "
+                "or use keys import --own for the gateway's own key pair"
+            )
         if _looks_like_certificate(data):
             records += [parse_certificate(block) for block in split_pem_certificates(data)]
             continue

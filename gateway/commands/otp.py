@@ -14,6 +14,7 @@ import sys
 
 from crypto.errors import InvalidChallenge, OtpError
 from crypto.otp import Challenge, answer_challenge, format_hex, format_words, parse_challenge
+from gateway.errors import GatewayError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +65,8 @@ def _read_secret() -> str:
     if sys.stdin.isatty():
         return getpass.getpass("Pass phrase or OTPKEY: ")
     secret = sys.stdin.read()
+    if not secret:
+        raise GatewayError("no secret on standard input; pipe the pass phrase or OTPKEY into the command")
     for newline in ("\r\n", "\n"):
         if secret.endswith(newline):
             return secret[: -len(newline)]

@@ -36,6 +36,7 @@ def run_list(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             row["rcpt_tos"] = ",".join(row["rcpt_tos"])
+            row["mail_from"] = row["mail_from"] or "<>"
         print_table(rows, ("id", "kind", "mail_from", "rcpt_tos", "attempts", "next_attempt", "last_error"),
                     "the queue is empty")
     return 0
