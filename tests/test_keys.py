@@ -133,8 +133,14 @@ def test_keys_import_rejects_secret_key(config: Path, pgp_world: PgpWorld) -> No
     secret = config.parent / "secret.asc"
     secret.write_bytes(pgp_world.gpg(pgp_world.sender_home, "--armor", "--export-secret-keys", pgp_world.fingerprints["mallory"]))
 
-    with pytest.raises(GatewayError, match="secret key"):
+    with pytest.raises(GatewayError, match=r"secret\.asc contains a private key; import the attendee's certificate"):
         run_keys(config, "import", str(secret))
+
+
+def test_keys_import_rejects_smime_private_key(config: Path, pki: Pki) -> None:
+    key = next(path for name, path in pki.files.items() if path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY"))
+    with pytest.raises(GatewayError, match="contains a private key; .* or use keys import --own"):
+        run_keys(config, "import", str(key))
 
 
 def test_keys_init_makes_own_keys(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

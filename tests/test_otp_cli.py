@@ -122,3 +122,9 @@ def test_cli_bad_otpkey_length_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "invalid OTPKEY: a sha1 key has 40 hex digits, this one has 32" in result.stderr
     assert "0f1e2d3c" not in result.stderr
+
+
+def test_otp_without_secret_on_stdin(tmp_path: Path) -> None:
+    result = run_otp(["otp-md5 99 TeSt"], "", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "imip-gateway: no secret on standard input; pipe the pass phrase or OTPKEY into the command\n"
