@@ -27,7 +27,6 @@ from crypto.verdict import Reason, Verdict
 from gateway.logs import event, get_logger
 from gateway.settings import Settings
 from mime.errors import MimeError
-from mime.limits import Limits
 from mime.signed import PGP, SMIME_OPAQUE, find_encrypted_entity, find_signed_entity, to_crlf
 from mime.wrappers import build_pgp_encrypted, build_smime_enveloped, build_smime_signed
 from store.db import Store
@@ -63,11 +62,7 @@ class Keyring:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.limits = Limits(
-            mime_depth=settings.limits.mime_depth,
-            mime_parts=settings.limits.mime_parts,
-            calendar_components=settings.limits.calendar_components,
-        )
+        self.limits = settings.mime_limits
         self._home: GnupgHome | None = None
         self._identity: SmimeIdentity | None = None
         self._signer: PgpSigner | None = None

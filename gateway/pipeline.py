@@ -27,7 +27,7 @@ from gateway.relay_copies import relay_copies
 from gateway.reply_flow import ReplyFlow
 from gateway.request_flow import RequestFlow
 from gateway.settings import Settings
-from mime import AmbiguousLine, LimitExceeded, Limits, MalformedCalendar, MimeError, ParsedMessage, build_dsn
+from mime import AmbiguousLine, LimitExceeded, MalformedCalendar, MimeError, ParsedMessage, build_dsn
 from mime import VERDICT_HEADER, calendar_texts, find_signed_entity, read_message, remove_verdict_headers
 from store.db import Store
 from store.outbox import OutboxEntry
@@ -58,11 +58,7 @@ class Pipeline:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.limits = Limits(
-            mime_depth=settings.limits.mime_depth,
-            mime_parts=settings.limits.mime_parts,
-            calendar_components=settings.limits.calendar_components,
-        )
+        self.limits = settings.mime_limits
         self.keyring = Keyring(settings, store)
         self.invitations = Invitations(settings, store, self.keyring)
         self.requests = RequestFlow(settings, store, self.invitations, self.limits)

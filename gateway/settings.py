@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from mime.limits import Limits
 
 ENV_PREFIX = "IMIP_GATEWAY_"
 
@@ -358,6 +359,12 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.state_dir / "gateway.sqlite3"
+
+    @property
+    def mime_limits(self) -> Limits:
+        """The ``[limits]`` section in the form the mime package takes."""
+        limits = self.limits
+        return Limits(limits.mime_depth, limits.mime_parts, limits.calendar_components)
 
 
 def section_fields(section_type: type) -> dict[str, dataclasses.Field[Any]]:

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+from gateway.settings_file import DEFAULT_CONFIG, load_for_cli
 from mime import Limits, MimeError, ParsedMessage, find_signed_entity, read_message
 from mime.model import Attendee, CalendarObject
 
@@ -52,11 +55,12 @@ def run(args: argparse.Namespace, check_signature: SignatureChecker | None = Non
         print(f"imip-gateway: cannot read {args.message}: {error.strerror or error}", file=sys.stderr)
         return 1
 
-    limits = load_limits(getattr(args, "config", None))
+    settings = load_settings(getattr(args, "config", None))
+    limits = settings.mime_limits if settings is not None else DEFAULT_LIMITS
     try:
         parsed = read_message(raw, limits)
         if check_signature is None:
-            parsed, signature = open_with_gateway_keys(raw, parsed, getattr(args, "config", None), limits)
+            parsed, signature = open_with_gateway_keys(raw, parsed, settings, limits)
         else:
             signature = check_signature(raw)
     except MimeError as error:
@@ -68,24 +72,17 @@ def run(args: argparse.Namespace, check_signature: SignatureChecker | None = Non
     return 0
 
 
-def load_limits(config: str | None) -> Limits:
-    """Read ``[limits]`` from the settings file; fall back to the defaults when it cannot be read."""
+def load_settings(config: str | None) -> Settings | None:
+    """Read the settings; on an error warn and return None, so inspect still runs with default limits."""
     try:
-        from gateway import settings
-        from gateway.errors import ConfigError
-    except ImportError:
-        return DEFAULT_LIMITS
-
-    try:
-        limits = settings.load(config).limits
+        return load_for_cli(config or DEFAULT_CONFIG)
     except ConfigError as error:
-        print(f"imip-gateway: {error}; using the default limits", file=sys.stderr)
-        return DEFAULT_LIMITS
-    return Limits(limits.mime_depth, limits.mime_parts, limits.calendar_components)
+        print(f"imip-gateway: {error}; using the default limits and no gateway keys", file=sys.stderr)
+        return None
 
 
 def open_with_gateway_keys(
-    raw: bytes, parsed: ParsedMessage, config: str | None, limits: Limits
+    raw: bytes, parsed: ParsedMessage, settings: Settings | None, limits: Limits
 ) -> tuple[ParsedMessage, SignatureReport]:
     """Decrypt mail addressed to the gateway and verify its signature with the gateway's keystore.
 
@@ -93,13 +90,9 @@ def open_with_gateway_keys(
     described, not checked, so inspecting a file creates no state.
     """
     from gateway.keyring import Keyring
-    from gateway.settings_file import load_for_cli
-    from gateway.errors import ConfigError
     from store.db import open_store
 
-    try:
-        settings = load_for_cli(config or "gateway.ini")
-    except ConfigError:
+    if settings is None:
         return parsed, unchecked_signature(raw)
     if not settings.database_path.exists():
         return parsed, unchecked_signature(raw, "no gateway database under state_dir")
