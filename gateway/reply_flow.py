@@ -14,7 +14,8 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
-from crypto.otp import current_challenge
+from crypto.errors import OtpError
+from crypto.otp import current_challenge, verify
 from crypto.verdict import Verdict, outside_signed_part
 from gateway.accounts import normalize_address
 from gateway.decision import Decision, Outgoing
@@ -24,7 +25,7 @@ from gateway.logs import event, get_logger
 from gateway.metrics import ACTIVATIONS
 from gateway.relay_copies import relay_copies
 from gateway.settings import Settings
-from gateway.upn_state import activate_upn, spend_otp
+from gateway.upn_state import activate_upn, spend_otp, verifier_state
 from mime import (
     CalendarObject,
     Limits,
@@ -51,6 +52,7 @@ class Candidate:
     row: dict[str, object]
     item: CalendarObject
     problems: list[str]
+    spent: bool = False
 
 
 def verdict_text(verdict: Verdict) -> str:
@@ -166,7 +168,7 @@ class ReplyFlow:
             return "refused"
 
         reason = f"{method}: {verdict}" if method == "signed-reply" else "otp-reply: correct PW"
-        decision.actions.append(lambda: self._activate(address, method, reason))
+        decision.actions.append(lambda: self._activate(candidate, method, reason))
         event(log, logging.INFO, "activated", upn=address, method=method)
         return "activated"
 
@@ -212,8 +214,12 @@ class ReplyFlow:
             uid, recurrence_id = item.uid, item.recurrence_id or ""
             decision.actions.append(lambda: self.store.set_event_partstat(address, uid, partstat, recurrence_id))
 
-    def _activate(self, address: str, method: str, reason: str) -> None:
-        if activate_upn(self.store, address, method, reason):
+    def _activate(self, candidate: Candidate, method: str, reason: str) -> None:
+        if method == "otp-reply" and not candidate.spent:
+            # The PW was spent elsewhere between the decision and the commit.
+            self.store.audit("activation", "refused", "PW already spent", upn=candidate.address)
+            return
+        if activate_upn(self.store, candidate.address, method, reason):
             ACTIVATIONS.labels(method).inc()
 
     def signature_proves(self, candidate: Candidate, verdict: Verdict, parsed: ParsedMessage) -> bool:
@@ -228,16 +234,27 @@ class ReplyFlow:
         )
 
     def check_pw(self, candidate: Candidate, decision: Decision) -> bool:
-        """Check and spend the PW now: any REPLY with a PW spends the current challenge.
+        """Check the PW against the UPN's verifier state, and spend it when the decision commits.
 
-        NOTE: the spend commits before the rest of the decision, so a crash
-        in between makes the repeated run see the PW as spent and refuse.
+        Any REPLY with a right PW spends the current challenge, activating or
+        not. The spend runs inside the commit transaction and checks again
+        there, so a crash before the commit leaves the PW usable for the
+        repeated run, and a PW spent meanwhile at the HTTP side counts once.
         """
-        new_state = spend_otp(self.store, candidate.address, candidate.item.pw or "")
-        if new_state is None:
+        state = verifier_state(candidate.row)
+        pw = candidate.item.pw or ""
+        if state is None:
             return False
-        next_sequence = current_challenge(new_state).sequence
-        if next_sequence < self.settings.invitation.otp_refresh_below:
+        try:
+            new_state = verify(state, pw)
+        except OtpError:
+            return False
+
+        def spend() -> None:
+            candidate.spent = spend_otp(self.store, candidate.address, pw) is not None
+
+        decision.actions.append(spend)
+        if current_challenge(new_state).sequence < self.settings.invitation.otp_refresh_below:
             mails, actions = self.invitations.refresh(candidate.address, "OTP sequence nearly used up")
             decision.outgoing += mails
             decision.actions += actions
