@@ -21,6 +21,7 @@ import aiosmtplib
 from gateway.logs import event, get_logger
 from gateway.metrics import DELIVERY_FAILURES, DELIVERY_RETRIES
 from gateway.settings import Settings
+from mime import MimeError
 from store.db import Store
 from store.outbox import OutboxEntry
 
@@ -103,7 +104,7 @@ class Delivery:
                 await self.attempt(entry)
         except Exception as error:  # noqa: BLE001 - one bad entry must not stop the worker
             log.error("delivery-error", exc_info=error, extra={"fields": {"outbox_id": entry.id}})
-            await asyncio.to_thread(self.store.reschedule, entry.id, self.next_attempt(entry), repr(error))
+            await asyncio.to_thread(self.give_up_or_retry, entry, f"{type(error).__name__}: {error}")
         finally:
             in_flight.discard(entry.id)
 
@@ -134,10 +135,28 @@ class Delivery:
         event(log, logging.INFO, "delivered" if not permanent else "finished", outbox_id=entry.id,
               spool_id=entry.spool_id, kind=entry.kind, rcpt_count=len(entry.rcpt_tos) - len(permanent))
 
+    def give_up_or_retry(self, entry: OutboxEntry, reason: str) -> None:
+        """After an unexpected error: retry later, or once the lifetime is over, quarantine the entry.
+
+        Quarantine keeps the mail for an operator instead of retrying an
+        entry that fails the same way every round.
+        """
+        if time.time() < entry.expires:
+            self.store.reschedule(entry.id, self.next_attempt(entry), reason)
+            return
+        with self.store.transaction(durable=True):
+            self.store.quarantine_message(raw=entry.raw, reason=f"delivery kept failing: {reason}",
+                                          spool_id=entry.spool_id, mail_from=entry.mail_from,
+                                          rcpt_tos=entry.rcpt_tos)
+            self.store.drop_outbox(entry.id)
+        event(log, logging.ERROR, "delivery-quarantined", outbox_id=entry.id, reason=reason)
+
     def next_attempt(self, entry: OutboxEntry) -> float:
         schedule = self.settings.relay.retry_schedule
         wait = schedule[min(entry.attempts, len(schedule) - 1)]
-        return min(time.time() + wait, entry.expires)
+        now = time.time()
+        # The last try is due at the end of the lifetime; after it, wait the full interval again.
+        return min(now + wait, entry.expires) if now < entry.expires else now + wait
 
     def bounce(self, entry: OutboxEntry, failures: list[Failure]) -> None:
         """Queue a DSN for recipients that failed for good; a null sender gets none."""
@@ -149,8 +168,14 @@ class Delivery:
             return
         with self.store.transaction(durable=True):
             for failure in failures:
+                try:
+                    dsn = self.build_dsn(entry, [failure])
+                except MimeError as error:
+                    # The failure is logged above; a DSN that cannot be written is reported, not retried.
+                    event(log, logging.ERROR, "dsn-failed", outbox_id=entry.id, rcpt=failure.recipient, error=str(error))
+                    continue
                 self.store.enqueue(
-                    mail_from="", rcpt_tos=[entry.mail_from], raw=self.build_dsn(entry, [failure]),
+                    mail_from="", rcpt_tos=[entry.mail_from], raw=dsn,
                     lifetime=self.settings.relay.max_queue_lifetime, kind="dsn", spool_id=entry.spool_id,
                 )
 
@@ -170,7 +195,7 @@ class Delivery:
         try:
             await client.connect()
             if relay.username and self.password is not None:
-                await client.login(relay.username, self.password)
+                await self.login(client, relay.username, self.password)
             refused, _ = await client.sendmail(entry.mail_from, list(entry.rcpt_tos), entry.raw)
             return [Failure(rcpt, response.code, response.message) for rcpt, response in refused.items()]
         except aiosmtplib.SMTPRecipientsRefused as error:
@@ -179,12 +204,24 @@ class Delivery:
             return [Failure(rcpt, error.code, error.message) for rcpt in entry.rcpt_tos]
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return [Failure(rcpt, 451, f"smarthost unreachable: {error}") for rcpt in entry.rcpt_tos]
+        except UnicodeError as error:
+            # An address or message the smarthost connection cannot carry will never go through.
+            return [Failure(rcpt, 554, f"cannot be sent as ASCII: {error}") for rcpt in entry.rcpt_tos]
         finally:
             if client.is_connected:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
+
+    async def login(self, client: aiosmtplib.SMTP, username: str, password: str) -> None:
+        """Log in to the smarthost; a refusal is our configuration's fault, so it must not bounce mail."""
+        try:
+            await client.login(username, password)
+        except aiosmtplib.SMTPResponseException as error:
+            raise aiosmtplib.SMTPException(
+                f"smarthost refused AUTH for {username}: {error.code} {error.message}; check [relay] password_file"
+            ) from None
 
     def tls_context(self) -> ssl.SSLContext | None:
         if not self.settings.relay.ca_file:

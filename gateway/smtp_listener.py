@@ -187,7 +187,9 @@ async def start_listeners(
             hostname=settings.gateway.hostname,
             ident="imip-gateway",
             data_size_limit=settings.smtp.max_message_size,
-            enable_SMTPUTF8=True,
+            # NOTE: SMTPUTF8 is not offered because the outbox relays without it;
+            # a non-ASCII address is refused at MAIL instead of failing later.
+            enable_SMTPUTF8=False,
             decode_data=False,
             tls_context=context,
             require_starttls=settings.smtp.require_tls,

@@ -97,3 +97,21 @@ async def test_starttls_and_auth_towards_smarthost(
         messages = await asyncio.to_thread(sink.wait_for_messages, 1, 30)
         assert messages[0].tls is True
         assert messages[0].auth_user == TEST_USERNAME
+
+
+async def test_smarthost_auth_refusal_defers_instead_of_bouncing(
+    tmp_path: Path, smtp_sink_factory: Callable[..., SmtpSink]
+) -> None:
+    sink = smtp_sink_factory(auth=True)
+    password_file = tmp_path / "relay-password"
+    password_file.write_text("not the password\n")
+    settings = load(None, environ=settings_environ(
+        tmp_path / "state", relay_smarthost=f"127.0.0.1:{sink.port}", relay_starttls="none",
+        relay_username=TEST_USERNAME, relay_password_file=str(password_file), relay_retry_schedule="1h"))
+    async with running_gateway(settings) as service:
+        assert await asyncio.to_thread(send, settings.smtp.listen[0].port, "a@example.com", ["b@remote.example"]) == 250
+        rows = await wait_for(lambda: [r for r in service.store.outbox_list() if r["attempts"] >= 1])
+        assert len(rows) == 1
+        assert rows[0]["kind"] == "relay"
+        assert f"smarthost refused AUTH for {TEST_USERNAME}" in rows[0]["last_error"]
+        assert sink.messages == []

@@ -173,3 +173,15 @@ async def test_require_tls_refuses_mail_before_starttls(state_dir: Path, tmp_pat
         code, text = await asyncio.to_thread(attempt)
         assert code == 530
         assert b"STARTTLS" in text
+
+
+async def test_non_ascii_sender_is_refused_at_mail(state_dir: Path) -> None:
+    settings = make_settings(state_dir)
+    async with running_gateway(settings) as service:
+        reply = await asyncio.to_thread(
+            smtp_dialogue, settings.smtp.listen[0].port,
+            [b"EHLO client.test\r\n", "MAIL FROM:<jörg@example.com> SMTPUTF8\r\n".encode()],
+        )
+        assert b"250-SMTPUTF8" not in reply
+        assert reply.splitlines()[-1].startswith(b"500 ")
+        assert service.store.queued_spool_ids() == []
