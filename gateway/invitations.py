@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.utils import make_msgid
 from typing import Any
 
+from crypto.errors import CryptoError
 from crypto.keys import KeyRecord
 from crypto.otp import current_challenge, generate_otpkey, generate_seed, initial_state
 from gateway import __version__
@@ -26,7 +27,7 @@ from gateway.metrics import INVITATIONS
 from gateway.settings import Settings
 from gateway.upn_state import state_columns, verifier_state
 from gateway.web.tokens import new_signup_token
-from mime import build_held_notice, parse_cal_address, build_invitation_body, build_invitation_component, canonical_bytes, wrap_outer
+from mime import MimeError, build_held_notice, parse_cal_address, build_invitation_body, build_invitation_component, canonical_bytes, wrap_outer
 from store.db import Store
 
 log = get_logger("invitations")
@@ -62,6 +63,8 @@ class Invitations:
         self.settings = settings
         self.store = store
         self.keyring = keyring
+        # Fingerprints that failed to encrypt in this process, so they are not retried every round.
+        self.unusable: set[str] = set()
 
     # --- building ---------------------------------------------------------------
 
@@ -140,10 +143,15 @@ class Invitations:
             return self._hold(address, original, organizer, event_info, existing)
 
         uid = self.new_uid()
-        outgoing, columns = self.sealed_invitation(
-            address=address, organizer=organizer, organizer_cn=organizer_cn, event_info=event_info,
-            recipient=recipient, uid=uid, sequence=0, include_url=True,
-        )
+        try:
+            outgoing, columns = self.sealed_invitation(
+                address=address, organizer=organizer, organizer_cn=organizer_cn, event_info=event_info,
+                recipient=recipient, uid=uid, sequence=0, include_url=True,
+            )
+        except (CryptoError, MimeError) as error:
+            self.unusable.add(recipient.fingerprint)
+            reason = f"the {recipient.kind} key {recipient.fingerprint} cannot be used: {error}"
+            return self._hold(address, original, organizer, event_info, existing, reason)
 
         def record() -> None:
             if existing is None:
@@ -162,7 +170,8 @@ class Invitations:
         return InviteResult([outgoing], [record], "invited", str(current_challenge(state)) if state else None)
 
     def _hold(
-        self, address: str, original: str, organizer: str, event_info: EventInfo, existing: dict[str, Any] | None
+        self, address: str, original: str, organizer: str, event_info: EventInfo, existing: dict[str, Any] | None,
+        reason: str = "no certificate or key for the address",
     ) -> InviteResult:
         if self.settings.invitation.no_key_policy == "drop":
             event(log, logging.WARNING, "invitation-dropped", upn=address,
@@ -176,11 +185,11 @@ class Invitations:
             else:
                 self.store.update_upn(address, state="held", organizer=organizer, revoked=None, reason=None)
             self._record_event(address, event_info)
-            self.store.audit("invitation", "held", "no certificate or key for the address", upn=address)
+            self.store.audit("invitation", "held", reason, upn=address)
 
         INVITATIONS.labels("held").inc()
-        event(log, logging.WARNING, "invitation-held", upn=address,
-              action=f"import a certificate or OpenPGP key for {address} with: imip-gateway keys import FILE")
+        event(log, logging.WARNING, "invitation-held", upn=address, reason=reason,
+              action=f"import a usable certificate or OpenPGP key for {address} with: imip-gateway keys import FILE")
         return InviteResult([self.held_notice(address, organizer, event_info.summary)], [record], "held")
 
     def _record_event(self, address: str, event_info: EventInfo) -> None:
@@ -220,11 +229,18 @@ class Invitations:
             return [], [hold]
 
         sequence = int(row["invitation_sequence"] or 0) + 1
-        outgoing, columns = self.sealed_invitation(
-            address=address, organizer=row["organizer"] or self.settings.invitation_from, organizer_cn=None,
-            event_info=self._latest_event(address), recipient=recipient,
-            uid=row["invitation_uid"] or self.new_uid(), sequence=sequence, include_url=row["state"] == "invited",
-        )
+        try:
+            outgoing, columns = self.sealed_invitation(
+                address=address, organizer=row["organizer"] or self.settings.invitation_from, organizer_cn=None,
+                event_info=self._latest_event(address), recipient=recipient,
+                uid=row["invitation_uid"] or self.new_uid(), sequence=sequence,
+                include_url=row["state"] == "invited",
+            )
+        except (CryptoError, MimeError) as error:
+            self.unusable.add(recipient.fingerprint)
+            event(log, logging.WARNING, "refresh-failed", upn=address, fingerprint=recipient.fingerprint,
+                  error=str(error), action=f"import a usable certificate or OpenPGP key for {address}")
+            return [], []
 
         def record() -> None:
             self.store.update_upn(address, **columns)
@@ -241,14 +257,21 @@ class Invitations:
         for row in self.store.list_upns("held"):
             address = row["address"]
             recipient = self.keyring.encryption_key(address)
-            if recipient is None:
+            if recipient is None or recipient.fingerprint in self.unusable:
                 continue
-            outgoing, columns = self.sealed_invitation(
-                address=address, organizer=row["organizer"] or self.settings.invitation_from, organizer_cn=None,
-                event_info=self._latest_event(address), recipient=recipient,
-                uid=row["invitation_uid"] or self.new_uid(), sequence=int(row["invitation_sequence"] or 0),
-                include_url=True,
-            )
+            try:
+                outgoing, columns = self.sealed_invitation(
+                    address=address, organizer=row["organizer"] or self.settings.invitation_from, organizer_cn=None,
+                    event_info=self._latest_event(address), recipient=recipient,
+                    uid=row["invitation_uid"] or self.new_uid(), sequence=int(row["invitation_sequence"] or 0),
+                    include_url=True,
+                )
+            except (CryptoError, MimeError) as error:
+                # Logged once: the key stays unusable until another one is imported.
+                self.unusable.add(recipient.fingerprint)
+                event(log, logging.WARNING, "release-failed", upn=address, fingerprint=recipient.fingerprint,
+                      error=str(error), action=f"import a usable certificate or OpenPGP key for {address}")
+                continue
             mails.append(outgoing)
             actions.append(self._released(address, columns, recipient))
         return mails, actions

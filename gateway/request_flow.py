@@ -8,6 +8,7 @@ anyone reaching the MX path could make the gateway mail arbitrary people.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from gateway.accounts import Accounts
@@ -45,6 +46,13 @@ def invite_requests(raw: bytes, parsed: ParsedMessage, limits: Limits) -> dict[s
             if attendee.invite and attendee.address.is_mail:
                 found.setdefault(attendee.address.address, []).append(InviteRequest(attendee, item, info))
     return found
+
+
+def printable(text: str | None) -> str | None:
+    """Replace control characters (a TAB in a CN, say) with spaces for text the gateway writes itself."""
+    if text is None:
+        return None
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip() or None
 
 
 class RequestFlow:
@@ -101,7 +109,7 @@ class RequestFlow:
         result = self.invitations.invite(
             address=address, original=first.attendee.address.original,
             organizer=organizer.address.uri if organizer else f"mailto:{message.mail_from}",
-            organizer_cn=organizer.cn if organizer else None, event_info=first.event_info, existing=row,
+            organizer_cn=printable(organizer.cn) if organizer else None, event_info=first.event_info, existing=row,
         )
         decision.outgoing += result.outgoing
         decision.actions += result.actions

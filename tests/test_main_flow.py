@@ -687,3 +687,22 @@ async def test_refresh_with_revoked_key_holds_upn(world: World) -> None:
     assert row["otp_last"] is None
     latest = store.audit_entries(upn=SMIME_GUEST, limit=1)[0]
     assert (latest["event"], latest["outcome"]) == ("refresh", "held")
+
+
+async def test_key_that_cannot_encrypt_holds_upn_and_request_still_relays(world: World) -> None:
+    home = world.work / "sign-only"
+    home.mkdir(mode=0o700)
+    assert gpg(home, "--quick-gen-key", f"Sign Only <{NOKEY_GUEST}>", "rsa2048", "sign", "never").returncode == 0
+    (world.work / "sign-only.asc").write_bytes(gpg(home, "--armor", "--export", NOKEY_GUEST).stdout)
+    imported = await asyncio.to_thread(world.cli, "keys", "import", str(world.work / "sign-only.asc"))
+    assert imported.returncode == 0, imported.stderr
+
+    messages = await send_request(world)
+    groups = by_recipient(messages)
+    assert len(groups[(COLLEAGUE, NOKEY_GUEST)]) == 1
+    assert world.service.store.quarantine_list() == []
+    row = world.service.store.get_upn(NOKEY_GUEST)
+    assert row["state"] == "held"
+    latest = world.service.store.audit_entries(upn=NOKEY_GUEST, limit=1)[0]
+    assert latest["outcome"] == "held"
+    assert "cannot be used" in latest["reason"]
