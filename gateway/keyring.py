@@ -22,7 +22,7 @@ from crypto.own_keys import identity_pem, make_pgp_key, make_smime_identity
 from crypto.pgp import PgpSigner, decrypt_pgp, pgp_sign_encrypt, verify_pgp_detached
 from crypto.smime import SmimeIdentity, decrypt_smime, encrypt_smime, read_secret_file, sign_smime_detached
 from crypto.smime_trust import SmimeTrust, load_certificate
-from crypto.smime_verify import verify_smime_detached, verify_smime_opaque
+from crypto.smime_verify import unverified_opaque_content, verify_smime_detached, verify_smime_opaque
 from crypto.verdict import Reason, Verdict
 from gateway.logs import event, get_logger
 from gateway.settings import Settings
@@ -42,12 +42,15 @@ class Opened:
     content when the signature is valid, otherwise the (decrypted) message.
     ``decrypted`` is true when an encryption layer addressed to the gateway
     was removed, so the organizer could not read the original.
+    ``unwrapped`` is true when ``content`` was taken out of opaque signed
+    data whose signature is not valid.
     """
 
     verdict: Verdict
     content: bytes
     signed_only: bool
     decrypted: bool
+    unwrapped: bool = False
 
 
 def own_smime_paths(settings: Settings) -> tuple[Path, Path]:
@@ -217,7 +220,13 @@ class Keyring:
             return Opened(Verdict.none(), content, False, decrypted)
         if signed.kind == SMIME_OPAQUE:
             verdict, inner = verify_smime_opaque(signed.signature, from_address, self.trust())
-            return Opened(verdict, inner if inner is not None else content, inner is not None, decrypted)
+            if inner is not None:
+                return Opened(verdict, inner, True, decrypted)
+            # Not proof of anything, but the REPLY inside must still be read: its PW is spent and
+            # removed, and a REPLY that proves nothing is quarantined like any other.
+            unverified = unverified_opaque_content(signed.signature)
+            return Opened(verdict, unverified if unverified is not None else content, False, decrypted,
+                          unwrapped=unverified is not None)
         assert signed.signed_bytes is not None
         signed_bytes = to_crlf(signed.signed_bytes)
         if signed.kind == PGP:

@@ -40,7 +40,9 @@ VERDICT_MARKER = VERDICT_HEADER.lower().encode("ascii")
 
 # Bytes whose absence proves a message carries no calendar, signature or
 # encryption the gateway must look into, checked case-insensitively.
-_MARKERS = (b"text/calendar", b"application/ics", b"pkcs7", b"pgp-", b".ics", b"begin:vcalendar")
+# "vcalendar" covers text/x-vcalendar and BEGIN:VCALENDAR; "name*" catches
+# RFC 2231 file names, which may split ".ics" across continuations.
+_MARKERS = (b"text/calendar", b"application/ics", b"vcalendar", b"pkcs7", b"pgp-", b".ics", b"name*")
 
 
 def message_id_of(raw: bytes) -> str | None:

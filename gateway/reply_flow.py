@@ -112,7 +112,7 @@ class ReplyFlow:
 
     def read_inner(self, opened: Opened, parsed: ParsedMessage) -> ParsedMessage:
         """Read the calendar that counts: the signed or decrypted content when there is one."""
-        if not opened.decrypted and not opened.signed_only:
+        if not opened.decrypted and not opened.signed_only and not opened.unwrapped:
             return parsed
         try:
             inner = read_message(opened.content, self.limits)
@@ -150,12 +150,14 @@ class ReplyFlow:
             event(log, logging.WARNING, "activation-refused", upn=address, reason="revoked")
             return "refused"
         pw_ok = self.check_pw(candidate, decision) if item.pw else False
-        self.record_partstat(candidate, decision)
+        signed_ok = self.signature_proves(candidate, verdict, parsed)
+        if pw_ok or signed_ok:
+            # Only a REPLY that proves its sender may change what the store records for the UPN.
+            self.record_partstat(candidate, decision)
         if candidate.row["state"] == "active":
             return "relayed"
 
         problems = self.structure_problems(candidate)
-        signed_ok = self.signature_proves(candidate, verdict, parsed)
         method = None
         if not problems:
             method = self.proof_method(signed_ok, pw_ok)
@@ -272,12 +274,15 @@ class ReplyFlow:
         relay``) carries the verdict header, so the organizer can tell.
         """
         raw = message.raw
-        if opened.decrypted or (strip_password and (opened.signed_only or opened.verdict.status != "none")):
+        if opened.decrypted or opened.unwrapped or (
+            strip_password and (opened.signed_only or opened.verdict.status != "none")
+        ):
             raw = build_relayed_reply(opened.content, message.raw, verdict_text(opened.verdict))
         elif mark_unverified:
             raw = f"{VERDICT_HEADER}: unverified REPLY; {verdict_text(opened.verdict)}\r\n".encode("ascii") + raw
         if strip_password:
             raw = strip_pw(raw, self.limits)
+        has_invite = any(a.invite for o in inner.objects for a in o.attendees)
         return relay_copies(self.store, self.limits, mail_from=message.mail_from, rcpt_tos=message.rcpt_tos,
-                            raw=raw, remove_invite=False, calendar=True)
+                            raw=raw, remove_invite=has_invite, calendar=True)
 

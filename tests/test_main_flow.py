@@ -706,3 +706,43 @@ async def test_key_that_cannot_encrypt_holds_upn_and_request_still_relays(world:
     latest = world.service.store.audit_entries(upn=NOKEY_GUEST, limit=1)[0]
     assert latest["outcome"] == "held"
     assert "cannot be used" in latest["reason"]
+
+
+async def test_opaque_signed_reply_with_bad_signature_still_spends_pw(world: World) -> None:
+    otpkey, challenge = await pgp_otpkey(world)
+    answer = (await asyncio.to_thread(world.cli, "otp", "--hex", challenge, stdin=otpkey + "\n")).stdout.strip()
+    stranger_cert, stranger_key = smime_identity(world.work, PGP_GUEST, "not-imported")
+    (world.work / "opaque-in").write_bytes(reply_entity(PGP_GUEST, pw=answer))
+    opaque = subprocess.run(
+        ["openssl", "smime", "-sign", "-nodetach", "-in", str(world.work / "opaque-in"), "-signer",
+         str(stranger_cert), "-inkey", str(stranger_key)],
+        capture_output=True, check=True,
+    ).stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    reply = f"From: {PGP_GUEST}\r\nTo: {ORGANIZER}\r\nSubject: Accepted\r\n".encode() + opaque
+
+    code, _ = await asyncio.to_thread(send, world.port, PGP_GUEST, [ORGANIZER], reply)
+    assert code == 250
+    messages = await asyncio.to_thread(world.sink.wait_for_messages, 7, 30)
+    relayed = messages[-1]
+    assert relayed.rcpt_tos == (ORGANIZER,)
+    assert answer.encode() not in relayed.data
+    assert b"pkcs7-mime" not in relayed.data
+    assert re.search(rb"X-Imip-Gateway-Verdict: invalid smime signature", relayed.data)
+    row = world.service.store.get_upn(PGP_GUEST)
+    assert row["state"] == "active"
+    assert row["method"] == "otp-reply"
+    assert row["otp_sequence"] == 498
+
+
+async def test_base64_x_vcalendar_request_is_read(world: World) -> None:
+    plain = request_mail([SMIME_GUEST])
+    headers, calendar = plain.split(b"\r\n\r\n", 1)
+    headers = headers.replace(b'Content-Type: text/calendar; charset="UTF-8"; method=REQUEST',
+                              b"Content-Type: text/x-vcalendar; method=REQUEST\r\nContent-Transfer-Encoding: base64")
+    encoded = headers + b"\r\n\r\n" + base64.encodebytes(calendar).replace(b"\n", b"\r\n")
+    assert b"vcalendar" not in encoded.split(b"\r\n\r\n", 1)[1].lower()
+
+    code, _ = await asyncio.to_thread(send, world.port, ORGANIZER, [SMIME_GUEST], encoded)
+    assert code == 250
+    await asyncio.to_thread(world.sink.wait_for_messages, 2, 30)
+    assert world.service.store.get_upn(SMIME_GUEST)["state"] == "invited"
