@@ -68,6 +68,8 @@ class Keyring:
         self.limits = settings.mime_limits
         self._home: GnupgHome | None = None
         self._identity: SmimeIdentity | None = None
+        self._identity_stamp: tuple[int, int] | None = None
+        self._configured_fingerprint: str | None = None
         self._signer: PgpSigner | None = None
 
     # --- own keys -----------------------------------------------------------
@@ -121,7 +123,8 @@ class Keyring:
               detail="attendees have not verified this key; publish its fingerprint to them")
 
     def _own_pgp_fingerprint(self) -> str | None:
-        for row in self.store.list_keys():
+        """The newest own OpenPGP key in the keystore, so a key imported with --own takes over."""
+        for row in reversed(self.store.list_keys()):
             if row["own"] and row["kind"] == "pgp":
                 return str(row["fingerprint"])
         return None
@@ -135,20 +138,26 @@ class Keyring:
         return read_secret_file(Path(path)).decode("utf-8") if path else None
 
     def identity(self) -> SmimeIdentity:
-        if self._identity is None:
-            certificate_path, key_path = own_smime_paths(self.settings)
+        """The gateway's S/MIME identity, read again when ``keys import --own`` replaced the files."""
+        certificate_path, key_path = own_smime_paths(self.settings)
+        stamp = (certificate_path.stat().st_mtime_ns, key_path.stat().st_mtime_ns)
+        if self._identity is None or stamp != self._identity_stamp:
             password_file = self.settings.crypto.smime_key_password_file
             self._identity = SmimeIdentity.from_files(
                 certificate_path, key_path, Path(password_file) if password_file else None
             )
+            self._identity_stamp = stamp
         return self._identity
 
     def signer(self) -> PgpSigner:
-        if self._signer is None:
-            configured = self.settings.crypto.pgp_key
-            fingerprint = self._resolve_pgp_key(configured) if configured else self._own_pgp_fingerprint()
-            if fingerprint is None:
-                raise CryptoError("the gateway has no OpenPGP key; run keys init or set [crypto] pgp_key")
+        """The gateway's OpenPGP signing key; an own key imported since start is picked up."""
+        configured = self.settings.crypto.pgp_key
+        if configured and self._configured_fingerprint is None:
+            self._configured_fingerprint = self._resolve_pgp_key(configured)
+        fingerprint = self._configured_fingerprint if configured else self._own_pgp_fingerprint()
+        if fingerprint is None:
+            raise CryptoError("the gateway has no OpenPGP key; run keys init or set [crypto] pgp_key")
+        if self._signer is None or self._signer.fingerprint != fingerprint:
             self._signer = PgpSigner(fingerprint, self._pgp_passphrase())
         return self._signer
 

@@ -90,6 +90,10 @@ class GatewayHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        if address.lower() == "postmaster":
+            # RFC 5321 requires accepting the bare postmaster address; it goes to the local postmaster.
+            envelope.rcpt_tos.append(f"postmaster@{self.settings.gateway.hostname}")
+            return "250 2.1.5 OK"
         if "@" not in address or address.startswith("@"):
             return f"501 5.1.3 Invalid recipient address <{address}>: use local-part@domain"
         if not self.is_trusted(session) and recipient_domain(address) not in self.local_domains:

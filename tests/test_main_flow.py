@@ -746,3 +746,19 @@ async def test_base64_x_vcalendar_request_is_read(world: World) -> None:
     assert code == 250
     await asyncio.to_thread(world.sink.wait_for_messages, 2, 30)
     assert world.service.store.get_upn(SMIME_GUEST)["state"] == "invited"
+
+
+async def test_own_key_imported_while_running_signs_next_invitation(world: World) -> None:
+    cert, key = smime_identity(world.work, "calendar@example.com", "new-gateway")
+    (world.work / "new-gateway-pair.pem").write_bytes(cert.read_bytes() + key.read_bytes())
+    imported = await asyncio.to_thread(world.cli, "keys", "import", "--own", str(world.work / "new-gateway-pair.pem"))
+    assert imported.returncode == 0, imported.stderr
+
+    messages = await send_request(world)
+    invitation = next(m for m in by_recipient(messages)[(SMIME_GUEST,)] if b"pkcs7-mime" in m.data)
+    (world.work / "signed.eml").write_bytes(decrypt_smime(world, invitation.data))
+    result = subprocess.run(
+        ["openssl", "cms", "-verify", "-in", str(world.work / "signed.eml"), "-CAfile", str(cert), "-purpose", "any"],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
