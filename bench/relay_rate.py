@@ -3,7 +3,7 @@
 A gateway runs in this process with its state in a temporary folder, and
 relays to an aiosmtpd sink on loopback. Clients send over real SMTP from
 ``--clients`` threads. Each figure is messages per second from the first
-send until the sink holds every resulting mail; the calendar and INVITE
+send until the sink has received every resulting mail; the calendar and INVITE
 rates are also given as a ratio to the plain relay rate measured in the
 same run, since absolute rates depend on the machine.
 
@@ -90,7 +90,7 @@ async def measure(service: Service, sink: Sink, mails: list[tuple[str, bytes]], 
 
 
 def make_keys(folder: Path, addresses: list[str]) -> tuple[Path, Path]:
-    """One S/MIME certificate and one OpenPGP key binding every bench attendee, made with the command lines."""
+    """Make one S/MIME certificate and one OpenPGP key binding every bench attendee, with the command lines."""
     cert = folder / "attendees.pem"
     san = ",".join(f"email:{address}" for address in addresses if address.startswith("smime"))
     subprocess.run(

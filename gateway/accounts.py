@@ -1,4 +1,4 @@
-"""Which addresses already have an account on the calendar store.
+"""Addresses that already have an account on the calendar store.
 
 An address has one when its domain is a local domain, when it is listed in
 ``[calendar] accounts_file``, or when it is an active dynamic UPN.
@@ -17,7 +17,7 @@ def address_domain(address: str) -> str:
 
 
 def normalize_address(address: str) -> str:
-    """The key a UPN is stored under: the bare mail address with its domain in lower case.
+    """Return the key a UPN is stored under: the bare mail address with its domain in lower case.
 
     The local part keeps its case, as CAL-ADDRESS comparison does (RFC 5321
     leaves the local part's case to the receiving host).

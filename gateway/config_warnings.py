@@ -23,7 +23,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _self_signed(path: str) -> bool | None:
-    """Whether the PEM certificate at ``path`` is self-signed; None when it cannot be read."""
+    """Tell whether the PEM certificate at ``path`` is self-signed; None when it cannot be read."""
     try:
         certificate = x509.load_pem_x509_certificate(Path(path).read_bytes())
     except (OSError, ValueError):
@@ -48,14 +48,14 @@ def insecure_combinations(settings: Settings) -> list[str]:
         if not _is_loopback(endpoint.host) and not smtp.tls_cert:
             warnings.append(f"[smtp] listen {endpoint} is not on loopback and no tls_cert is set: no STARTTLS")
 
-    made = settings.state_dir / "smime" / "gateway-cert.pem"
-    if not crypto.smime_cert and not made.exists():
+    generated = settings.state_dir / "smime" / "gateway-cert.pem"
+    if not crypto.smime_cert and not generated.exists():
         warnings.append(
             "[crypto] smime_cert is empty: serve makes a self-signed gateway certificate, "
             "which attendees' mail clients will not trust; import a CA-issued one with keys import --own"
         )
-    elif not crypto.smime_cert and _self_signed(str(made)):
-        warnings.append(f"the gateway certificate {made} is self-signed: attendees will not trust it; "
+    elif not crypto.smime_cert and _self_signed(str(generated)):
+        warnings.append(f"the gateway certificate {generated} is self-signed: attendees will not trust it; "
                         "import a CA-issued one with keys import --own")
     elif crypto.smime_cert and _self_signed(crypto.smime_cert):
         warnings.append(f"[crypto] smime_cert {crypto.smime_cert} is self-signed: attendees will not trust it")

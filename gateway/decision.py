@@ -1,4 +1,4 @@
-"""What the pipeline decided for one message, committed in one transaction."""
+"""The pipeline's decision for one message, committed in one transaction."""
 
 from __future__ import annotations
 

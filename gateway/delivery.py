@@ -1,9 +1,8 @@
 """Delivery: the outbox worker that hands mail to the smarthost.
 
 Each entry is tried per ``[relay] retry_schedule`` until
-``max_queue_lifetime``; a 5xx reply, or the end of the lifetime, turns the
-failed recipients into a DSN to the envelope sender (never to an empty
-sender). An entry is removed only after the smarthost accepted it, so a
+``max_queue_lifetime``. A 5xx reply, or the end of the lifetime, turns the
+failed recipients into a DSN to the envelope sender, except an empty one. An entry is removed only after the smarthost accepted it, so a
 crash between the two may send a duplicate but never loses mail.
 """
 
@@ -65,6 +64,9 @@ class Delivery:
         self.wake = asyncio.Event()
         self.stopping = False
         self.password = _read_secret(settings.relay.password_file) if settings.relay.password_file else None
+        self.ssl_context = (
+            ssl.create_default_context(cafile=settings.relay.ca_file) if settings.relay.ca_file else None
+        )
 
     def notify(self) -> None:
         self.wake.set()
@@ -188,7 +190,7 @@ class Delivery:
             port=relay.smarthost.port,
             start_tls=start_tls,
             validate_certs=relay.starttls == "required",
-            tls_context=self.tls_context(),
+            tls_context=self.ssl_context,
             local_hostname=self.settings.gateway.hostname,
             timeout=CONNECT_TIMEOUT,
         )
@@ -222,11 +224,6 @@ class Delivery:
             raise aiosmtplib.SMTPException(
                 f"smarthost refused AUTH for {username}: {error.code} {error.message}; check [relay] password_file"
             ) from None
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        if not self.settings.relay.ca_file:
-            return None
-        return ssl.create_default_context(cafile=self.settings.relay.ca_file)
 
 
 def _read_secret(path: str) -> str:

@@ -1,7 +1,7 @@
 """Invitations: creating dynamic UPNs, sending their keys, refreshing and releasing them.
 
 An OTPKEY and a signup token exist only in memory while the INVITATION is
-built; the gateway keeps the RFC 2289 verifier state derived from the key
+built. The gateway keeps the RFC 2289 verifier state derived from the key
 and a SHA-256 hash of the token, and the mail leaves only encrypted.
 """
 
@@ -38,7 +38,7 @@ SUBJECT = "Invitation to a calendar"
 
 @dataclass(frozen=True)
 class EventInfo:
-    """What an invitation tells the attendee about the event that caused it."""
+    """Event details an invitation shows the attendee: the event that caused it."""
 
     uid: str
     recurrence_id: str
@@ -213,7 +213,7 @@ class Invitations:
         """A new OTPKEY for a keyed UPN, sent the same encrypted way; the old state is replaced at commit.
 
         A UPN whose certificate or key is no longer usable is held instead and
-        the operator is told which key to import.
+        the log names the key to import.
         """
         row = self.store.get_upn(address)
         if row is None or row["state"] not in ("invited", "active"):

@@ -70,6 +70,8 @@ class Keyring:
         self._identity: SmimeIdentity | None = None
         self._identity_stamp: tuple[int, int] | None = None
         self._configured_fingerprint: str | None = None
+        self._trust: SmimeTrust | None = None
+        self._trust_stamp: tuple[object, ...] | None = None
         self._signer: PgpSigner | None = None
 
     # --- own keys -----------------------------------------------------------
@@ -123,7 +125,7 @@ class Keyring:
               detail="attendees have not verified this key; publish its fingerprint to them")
 
     def _own_pgp_fingerprint(self) -> str | None:
-        """The newest own OpenPGP key in the keystore, so a key imported with --own takes over."""
+        """Return the newest own OpenPGP key in the keystore, so a key imported with --own takes over."""
         for row in reversed(self.store.list_keys()):
             if row["own"] and row["kind"] == "pgp":
                 return str(row["fingerprint"])
@@ -138,7 +140,7 @@ class Keyring:
         return read_secret_file(Path(path)).decode("utf-8") if path else None
 
     def identity(self) -> SmimeIdentity:
-        """The gateway's S/MIME identity, read again when ``keys import --own`` replaced the files."""
+        """Return the gateway's S/MIME identity, read again when ``keys import --own`` replaced the files."""
         certificate_path, key_path = own_smime_paths(self.settings)
         stamp = (certificate_path.stat().st_mtime_ns, key_path.stat().st_mtime_ns)
         if self._identity is None or stamp != self._identity_stamp:
@@ -150,7 +152,7 @@ class Keyring:
         return self._identity
 
     def signer(self) -> PgpSigner:
-        """The gateway's OpenPGP signing key; an own key imported since start is picked up."""
+        """Return the gateway's OpenPGP signing key, picking up an own key imported since start."""
         configured = self.settings.crypto.pgp_key
         if configured and self._configured_fingerprint is None:
             self._configured_fingerprint = self._resolve_pgp_key(configured)
@@ -191,10 +193,18 @@ class Keyring:
     # --- checking what attendees send --------------------------------------
 
     def trust(self) -> SmimeTrust:
-        imported = [row["material"].encode("ascii") for row in self.store.list_keys()
-                    if row["kind"] == "smime" and not row["own"] and not row["revoked"]]
+        """Return the S/MIME trust, parsed again when the keystore, CA bundle or a CRL file changed."""
+        rows = self.store.list_keys()
         crypto = self.settings.crypto
-        return SmimeTrust.load(crypto.smime_ca_bundle or None, crypto.smime_crls, imported)
+        files = [path for path in (crypto.smime_ca_bundle, *crypto.smime_crls) if path]
+        stamp = (len(rows), max((row["imported"] for row in rows), default=0.0),
+                 tuple(_mtime(path) for path in files))
+        if self._trust is None or stamp != self._trust_stamp:
+            imported = [row["material"].encode("ascii") for row in rows
+                        if row["kind"] == "smime" and not row["own"] and not row["revoked"]]
+            self._trust = SmimeTrust.load(crypto.smime_ca_bundle or None, crypto.smime_crls, imported)
+            self._trust_stamp = stamp
+        return self._trust
 
     def open(self, raw: bytes, from_address: str) -> Opened:
         """Remove an encryption layer addressed to the gateway and check the root signature.
@@ -243,3 +253,11 @@ class Keyring:
         else:
             verdict = verify_smime_detached(signed_bytes, signed.signature, from_address, self.trust())
         return Opened(verdict, signed_bytes if verdict.is_valid else content, verdict.is_valid, decrypted)
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return Path(path).stat().st_mtime_ns
+    except OSError:
+        # A missing file is reported by SmimeTrust.load when it is read.
+        return None

@@ -175,7 +175,7 @@ class ReplyFlow:
         return "activated"
 
     def structure_problems(self, candidate: Candidate) -> list[str]:
-        """List what breaks the rules that the REPLY names the UPN exactly once, for an event it was invited to."""
+        """List each way the REPLY breaks the rules of naming the UPN once, for an event it was invited to."""
         item, address = candidate.item, candidate.address
         problems = []
         mentions = sum(

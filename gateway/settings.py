@@ -373,7 +373,7 @@ def section_fields(section_type: type) -> dict[str, dataclasses.Field[Any]]:
 
 
 def schema() -> dict[str, dict[str, dataclasses.Field[Any]]]:
-    """Every section and key the settings file may contain, in the file's order."""
+    """Return every section and key the settings file may contain, in the file's order."""
     return {name: section_fields(section_type) for name, section_type in _SECTION_TYPES.items()}
 
 

@@ -1,4 +1,4 @@
-"""How CLI commands find their settings file."""
+"""The settings file lookup shared by the CLI commands."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The SMTP listener: relay policy at RCPT, durable spooling before the 250.
 
-aiosmtpd accepts every recipient unless a handler says otherwise, and by
+aiosmtpd accepts every recipient unless a handler rejects it, and by
 default answers an internal error with ``500`` and the exception text; this
 handler decides every RCPT itself and answers internal errors with 451, the
 detail going to the log only. aiosmtpd 1.4.5 and later end DATA only at
@@ -140,7 +140,11 @@ class GatewayHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def received_header(self, session: Session, peer: str, auth_user: str | None) -> bytes:
-        protocol = "ESMTP" + ("S" if session.ssl is not None else "") + ("A" if auth_user else "")
+        protocol = "ESMTP"
+        if session.ssl is not None:
+            protocol += "S"
+        if auth_user:
+            protocol += "A"
         helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:255]
         header = (
             f"Received: from {helo} ([{peer}])\r\n"

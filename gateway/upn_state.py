@@ -34,7 +34,7 @@ def activate_upn(store: Store, address: str, method: str, reason: str) -> bool:
 
 
 def verifier_state(row: dict[str, object]) -> VerifierState | None:
-    """The RFC 2289 verifier state stored on a UPN row, or None for a UPN without a key."""
+    """Read the RFC 2289 verifier state stored on a UPN row; None for a UPN without a key."""
     if not row.get("otp_last") or not row.get("otp_seed"):
         return None
     return VerifierState(
@@ -46,7 +46,7 @@ def verifier_state(row: dict[str, object]) -> VerifierState | None:
 
 
 def state_columns(state: VerifierState) -> dict[str, object]:
-    """The UPN columns that hold a verifier state."""
+    """Return the UPN columns that store a verifier state."""
     return {
         "otp_algorithm": state.algorithm,
         "otp_seed": state.seed,
@@ -56,7 +56,7 @@ def state_columns(state: VerifierState) -> dict[str, object]:
 
 
 def current_challenge_text(row: dict[str, object]) -> str | None:
-    """The challenge a keyed UPN must answer next, e.g. ``otp-md5 498 gwk3x9``; None without a key."""
+    """Return the challenge a keyed UPN must respond to next, e.g. ``otp-md5 498 gwk3x9``, or None without a key."""
     state = verifier_state(row)
     if state is None or row.get("state") in ("held", "revoked"):
         return None

@@ -34,7 +34,7 @@ class AuditMixin(StoreBase):
             )
 
     def audit_entries(self, upn: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest decisions, newest first, optionally for one UPN."""
+        """Return the latest decisions, newest first, optionally for one UPN."""
         if upn is None:
             return self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return self.query("SELECT * FROM audit WHERE upn = ? ORDER BY id DESC LIMIT ?", (upn, limit))

@@ -28,7 +28,7 @@ def open_store(path: str | os.PathLike[str]) -> Store:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
     path = Path(path)
     try:
-        # The database holds quarantined mail and password hashes: owner only.
+        # The database contains quarantined mail and password hashes, so only its owner may read it.
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

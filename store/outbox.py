@@ -92,7 +92,7 @@ class OutboxMixin(StoreBase):
         )
 
     def delivered(self, entry_id: str) -> None:
-        # Not durable: losing this delete in a crash only sends the mail twice, never loses it.
+        # Not durable: if a crash loses this delete, the mail is sent again, which the delivery rules allow.
         with self.transaction() as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
 

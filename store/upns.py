@@ -1,6 +1,6 @@
 """Dynamic UPNs, the events each was invited to, and their OTP verifier state.
 
-A UPN row holds no secret: only the RFC 2289 verifier state (whose last
+A UPN row contains no secret: only the RFC 2289 verifier state (whose last
 password is already spent), hashes of the signup token and password, and
 the fingerprint of the key its invitation was encrypted to.
 """
@@ -75,7 +75,7 @@ class UpnsMixin(StoreBase):
             )
 
     def set_event_partstat(self, upn: str, uid: str, partstat: str, recurrence_id: str = "") -> None:
-        """Record the attendee's answer (from its REPLY) for one event."""
+        """Record the attendee's PARTSTAT (from its REPLY) for one event."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE upn_events SET partstat = ? WHERE upn = ? AND uid = ? AND recurrence_id = ?",

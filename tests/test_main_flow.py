@@ -303,7 +303,7 @@ async def pgp_otpkey(world: World) -> tuple[str, str]:
     return invitation_fields(decrypted.stdout)["OTPKEY"], challenge.group(1).decode()
 
 
-async def test_reply_with_right_pw_activates_and_pw_is_not_relayed(world: World) -> None:
+async def test_pw_reply_activates_without_relaying_pw(world: World) -> None:
     otpkey, challenge = await pgp_otpkey(world)
     computed = await asyncio.to_thread(world.cli, "otp", "--hex", challenge, stdin=otpkey + "\n")
     assert computed.returncode == 0, computed.stderr
@@ -578,7 +578,7 @@ async def smime_otp_answer(world: World) -> str:
     return computed.stdout.strip()
 
 
-async def test_signed_reply_with_pw_is_relayed_with_gateway_verdict_only(world: World) -> None:
+async def test_signed_pw_reply_carries_gateway_verdict(world: World) -> None:
     words = await smime_otp_answer(world)
     assert len(words.split()) == 6
     reply = smime_signed_reply(SMIME_GUEST, world.smime_cert, world.smime_key, world.work, pw=words)
@@ -689,7 +689,7 @@ async def test_refresh_with_revoked_key_holds_upn(world: World) -> None:
     assert (latest["event"], latest["outcome"]) == ("refresh", "held")
 
 
-async def test_key_that_cannot_encrypt_holds_upn_and_request_still_relays(world: World) -> None:
+async def test_unusable_key_holds_upn(world: World) -> None:
     home = world.work / "sign-only"
     home.mkdir(mode=0o700)
     assert gpg(home, "--quick-gen-key", f"Sign Only <{NOKEY_GUEST}>", "rsa2048", "sign", "never").returncode == 0
@@ -708,7 +708,7 @@ async def test_key_that_cannot_encrypt_holds_upn_and_request_still_relays(world:
     assert "cannot be used" in latest["reason"]
 
 
-async def test_opaque_signed_reply_with_bad_signature_still_spends_pw(world: World) -> None:
+async def test_bad_opaque_signature_spends_pw(world: World) -> None:
     otpkey, challenge = await pgp_otpkey(world)
     answer = (await asyncio.to_thread(world.cli, "otp", "--hex", challenge, stdin=otpkey + "\n")).stdout.strip()
     stranger_cert, stranger_key = smime_identity(world.work, PGP_GUEST, "not-imported")

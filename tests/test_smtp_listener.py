@@ -23,7 +23,7 @@ def smtp_send(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> tu
 
 
 def smtp_dialogue(port: int, lines: list[bytes]) -> bytes:
-    """Send raw chunks, each expecting one SMTP reply, and return everything the server answered."""
+    """Send raw chunks, each expecting one SMTP reply, and return every reply the server sent."""
     import re
     import socket
 
@@ -90,7 +90,7 @@ async def test_size_is_announced_and_enforced(state_dir: Path) -> None:
         assert code == 552
 
 
-async def test_bare_lf_dot_does_not_smuggle_a_second_message(state_dir: Path) -> None:
+async def test_bare_lf_dot_smuggles_nothing(state_dir: Path) -> None:
     settings = make_settings(state_dir)
     async with running_gateway(settings) as service:
         port = settings.smtp.listen[0].port

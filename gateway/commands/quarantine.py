@@ -73,7 +73,7 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def releasable(raw: bytes) -> bytes:
-    """The message as released: no sender-set verdict header and no PW, which are never relayed."""
+    """Return the message as released, without a sender-set verdict header or a PW, which are never relayed."""
     raw = remove_verdict_headers(raw)
     try:
         return strip_pw(raw)

@@ -87,14 +87,24 @@ async def show_signup(request: web.Request) -> web.Response:
     """Show the invitation and, when signup is accepted, the password form. Changes nothing."""
     context = context_of(request)
     token = request.match_info["token"]
+    row, refusal = await usable_link(context, token, closed_status=200)
+    if refusal is not None:
+        return refusal
+    return await form_page(context, request, row, hash_signup_token(token), error=None, status=200)
+
+
+async def usable_link(
+    context: WebContext, token: str, closed_status: int
+) -> tuple[dict[str, Any], web.Response | None]:
+    """Look up a signup link's UPN; the page to show instead when the link cannot be used now."""
     row = await find_invited(context, token)
     if row is None:
-        return unknown_link_page()
+        return {}, unknown_link_page()
     if is_expired(row, context.clock()):
-        return expired_link_page()
+        return row, expired_link_page()
     if not context.accepts("signup"):
-        return await closed_page(context, row, 200)
-    return await form_page(context, request, row, hash_signup_token(token), error=None, status=200)
+        return row, await closed_page(context, row, closed_status)
+    return row, None
 
 
 async def closed_page(context: WebContext, row: dict[str, Any], status: int) -> web.Response:
@@ -179,13 +189,9 @@ async def submit_signup(request: web.Request) -> web.Response:
     """Set the UPN's password, consume the token and activate the UPN."""
     context = context_of(request)
     token = request.match_info["token"]
-    row = await find_invited(context, token)
-    if row is None:
-        return unknown_link_page()
-    if is_expired(row, context.clock()):
-        return expired_link_page()
-    if not context.accepts("signup"):
-        return await closed_page(context, row, 403)
+    row, refusal = await usable_link(context, token, closed_status=403)
+    if refusal is not None:
+        return refusal
 
     token_hash = hash_signup_token(token)
     form = await request.post()
